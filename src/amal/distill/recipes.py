@@ -1,0 +1,120 @@
+"""Knowledge-distillation recipes on top of the core: which terms, which Λ, which teachers."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from amal.core.mixer import AMAL
+from amal.data.datasets import DataSplits, _symmetric_noise, load_dataset
+from amal.distill.teachers import load_teacher, save_teacher, train_classifier
+from amal.errors import AmalError
+from amal.losses import CrossEntropy, Distillation, LossTerm
+from amal.models import build_model
+from amal.train.config import RunConfig, TeacherConfig, to_dict
+from amal.train.trainer import FitResult, Trainer, make_optimizer
+
+
+def kd_terms(teachers: list[nn.Module], temperature: float) -> list[LossTerm]:
+    """CE plus one KD term per teacher (columns ``kd`` or ``kd0, kd1, …``)."""
+    names = ["kd"] if len(teachers) == 1 else [f"kd{i}" for i in range(len(teachers))]
+    return [CrossEntropy(), *[Distillation(t, temperature, name=n) for t, n in zip(teachers, names)]]
+
+
+def make_meta(cfg: RunConfig, model: nn.Module, teachers: list[nn.Module], splits: DataSplits,
+              optimizer: torch.optim.Optimizer) -> AMAL:
+    """CE and KD are AMAL with a ``fixed`` schedule, so all methods share one code path."""
+    n = len(splits.train)
+    if cfg.method == "ce":
+        return AMAL(model, [CrossEntropy()], n, None, optimizer=optimizer, schedule="fixed",
+                    lambda_init={"ce": 1.0})
+    terms = kd_terms(teachers, cfg.kd.temperature)
+    if cfg.method == "kd":
+        return AMAL(model, terms, n, None, optimizer=optimizer, schedule="fixed", lambda_init=cfg.kd.weight)
+    return AMAL(model, terms, n, splits.val, optimizer=optimizer, config=cfg.amal)
+
+
+def prepare_teachers(cfg: RunConfig, splits: DataSplits, run_dir: str, device: torch.device) -> list[nn.Module]:
+    """Load each configured teacher, or train it (once) inside ``run_dir/teacher<i>``."""
+    out = []
+    for i, tc in enumerate(cfg.teachers):
+        out.append(_teacher(i, tc, cfg, splits, run_dir, device))
+    return out
+
+
+def _teacher(i: int, tc: TeacherConfig, cfg: RunConfig, splits: DataSplits, run_dir: str,
+             device: torch.device) -> nn.Module:
+    if tc.path:
+        t = load_teacher(tc.path, device)
+        _check_teacher(t, splits, tc.path, device)
+        return t
+    path = os.path.join(run_dir, f"teacher{i}.pt")
+    if os.path.exists(path):
+        return load_teacher(path, device)
+    torch.manual_seed(cfg.seed + 101 * (i + 1))
+    model = build_model(tc.model, splits.input_shape, splits.n_classes).to(device)
+    labels = None
+    if tc.noise:
+        rng = np.random.default_rng(cfg.seed + 7919 * (i + 1))
+        labels, _ = _symmetric_noise(splits.train.y, tc.noise, splits.n_classes, rng)
+    res = train_classifier(model, splits, tc.train, seed=cfg.seed + i + 1, run_dir=os.path.join(run_dir, f"teacher{i}"),
+                           progress=cfg.progress, desc=f"teacher{i}", train_labels=labels)
+    save_teacher(model, tc.model, splits.input_shape, splits.n_classes, path, info=res.as_dict())
+    return model.eval()
+
+
+def _check_teacher(t: nn.Module, splits: DataSplits, path: str, device: torch.device) -> None:
+    with torch.no_grad():
+        out = t.eval()(splits.val.x[:2].to(device))
+    if out.shape[-1] != splits.n_classes:
+        raise AmalError(f"teacher {path} has {out.shape[-1]} outputs but the data has {splits.n_classes} classes")
+
+
+@dataclass
+class StudentRun:
+    method: str
+    result: FitResult
+    run_dir: str
+    lambda_stats: dict[str, Any]
+
+
+def train_student(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module], run_dir: str,
+                  device: torch.device, resume: bool = False) -> StudentRun:
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, splits.input_shape, splits.n_classes).to(device)
+    opt = make_optimizer(model, cfg.train)
+    meta = make_meta(cfg, model, teachers, splits, opt)
+    trainer = Trainer(model, meta, opt, splits.train, splits.val, cfg.train, test=splits.test, run_dir=run_dir,
+                      seed=cfg.seed, progress=cfg.progress, desc=cfg.method)
+    result = trainer.fit(resume=resume)
+    meta.table.save(os.path.join(run_dir, "lambda.pt"))
+    stats = meta.table.stats()
+    summary = {"method": cfg.method, **result.as_dict(), "lambda": stats,
+               "sweeps": [h.__dict__ for h in meta.history]}
+    with open(os.path.join(run_dir, "summary.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    return StudentRun(cfg.method, result, run_dir, stats)
+
+
+def run(cfg: RunConfig, resume: bool = False) -> StudentRun:
+    """``amal train``: data, teachers (loaded or trained), then the configured student method."""
+    device = torch.device(cfg.device)
+    run_dir = os.path.join(cfg.out_dir, cfg.name)
+    ckpt = os.path.join(run_dir, "student", "checkpoint.pt")
+    if os.path.exists(ckpt) and not resume:
+        raise AmalError(f"run folder {run_dir} already has a checkpoint; pass --resume or choose another name")
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+    splits = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, val_fraction=cfg.data.val_fraction,
+                          test_fraction=cfg.data.test_fraction, noise=cfg.data.noise, seed=cfg.seed,
+                          n_train=cfg.data.n_train)
+    teachers = prepare_teachers(cfg, splits, run_dir, device) if cfg.method != "ce" else []
+    return train_student(cfg, splits, teachers, os.path.join(run_dir, "student"), device, resume=resume)

@@ -1,0 +1,201 @@
+"""Run configuration: nested dataclasses read from YAML (``yaml.safe_load``), with ``--set key=value``
+overrides. Unknown keys and wrongly typed values are errors that name the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from amal.core.mixer import MetaConfig
+from amal.errors import AmalError
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    noise: float = 0.0
+    n_train: int | None = None
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    scheduler: str = "cosine"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    amp: bool = False
+    num_workers: int = 0
+
+
+@dataclass
+class TeacherConfig:
+    path: str | None = None  # a teacher saved by `amal teach`/`amal train`; else trained in the run
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "mlp", "hidden": [256, 256]})
+    train: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=40))
+    noise: float | None = None  # train this teacher on labels with this much extra noise (a bad teacher)
+
+
+@dataclass
+class KDConfig:
+    temperature: float = 4.0
+    weight: float = 0.9  # λ_KD of the fixed-weight KD baseline (λ_CE = 1 − weight)
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    out_dir: str = "runs"
+    seed: int = 0
+    device: str = "cpu"
+    method: str = "amal"  # ce | kd | amal
+    progress: bool = True
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "mlp", "hidden": [32]})
+    teachers: list[TeacherConfig] = field(default_factory=lambda: [TeacherConfig()])
+    kd: KDConfig = field(default_factory=KDConfig)
+    amal: MetaConfig = field(default_factory=MetaConfig)
+    train: OptimConfig = field(default_factory=OptimConfig)
+
+    def validate(self) -> None:
+        if self.method not in ("ce", "kd", "amal"):
+            raise AmalError(f"method must be one of ['ce', 'kd', 'amal'], got {self.method!r}")
+        if self.method != "ce" and not self.teachers:
+            raise AmalError(f"method {self.method!r} needs at least one teacher")
+        self.amal.validate()
+        for t in (self.train, *[t.train for t in self.teachers]):
+            if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0:
+                raise AmalError("train.epochs, train.batch_size and train.lr must be positive")
+
+
+def _convert(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise AmalError(f"config key '{key}' must be a mapping, got {type(value).__name__}")
+        return from_dict(hint, value, key + ".")
+    if origin is list:
+        if not isinstance(value, list):
+            raise AmalError(f"config key '{key}' must be a list, got {type(value).__name__}")
+        return [_convert(v, args[0] if args else Any, f"{key}.{i}") for i, v in enumerate(value)]
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, key)
+            except AmalError as e:
+                errors.append(str(e))
+        raise AmalError(errors[0] if errors else f"config key '{key}' has a bad value {value!r}")
+    if hint is Any or hint is typing.Any:
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise AmalError(f"config key '{key}' must be a mapping, got {type(value).__name__}")
+        return value
+    if isinstance(hint, type) and not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise AmalError(f"config key '{key}' must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise AmalError(f"unknown config key '{prefix}{unknown[0]}' (known here: {', '.join(sorted(names))})")
+    kwargs = {k: _convert(v, hints[k], prefix + k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """``a.b.c=value`` (value parsed as YAML) into the nested mapping; list items by index."""
+    if "=" not in assignment:
+        raise AmalError(f"--set expects key=value, got {assignment!r}")
+    key, raw = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    parts = key.strip().split(".")
+    node: Any = data
+    for i, p in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            if not p.isdigit() or int(p) >= len(node):
+                raise AmalError(f"--set {key}: no list item {p!r}")
+            node = node[int(p)]
+        else:
+            if p not in node or node[p] is None:
+                node[p] = {}
+            node = node[p]
+        if not isinstance(node, dict | list):
+            raise AmalError(f"--set {key}: '{'.'.join(parts[: i + 1])}' is not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise AmalError(f"--set {key}: no list item {last!r}")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def load_config(path: str | None, overrides: list[str] | None = None) -> RunConfig:
+    data: dict[str, Any] = to_dict(RunConfig())
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                user = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            raise AmalError(f"config file not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise AmalError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        if not isinstance(user, dict):
+            raise AmalError(f"config file {path} must hold a mapping at the top level")
+        _merge(data, user, "")
+    for o in overrides or []:
+        apply_override(data, o)
+    cfg = from_dict(RunConfig, data)
+    cfg.validate()
+    return cfg
+
+
+def _merge(base: dict[str, Any], user: dict[str, Any], prefix: str) -> None:
+    """Deep-merge ``user`` into the defaults; unknown keys are kept so ``from_dict`` reports them."""
+    for k, v in user.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict) and k not in ("model",):
+            _merge(base[k], v, prefix + k + ".")
+        elif k == "teachers" and isinstance(v, list):
+            default = to_dict(TeacherConfig())
+            merged = []
+            for item in v:
+                d = {kk: (dict(vv) if isinstance(vv, dict) else vv) for kk, vv in default.items()}
+                if isinstance(item, dict):
+                    _merge(d, item, prefix + k + ".")
+                    merged.append(d)
+                else:
+                    merged.append(item)
+            base[k] = merged
+        else:
+            base[k] = v

@@ -1,0 +1,100 @@
+"""Peak extra memory of one call: how far above its starting point memory went while ``fn`` ran.
+
+* CUDA: ``torch.cuda.reset_peak_memory_stats`` / ``max_memory_allocated`` (tensor bytes held by the
+  caching allocator; exact).
+* CPU on Linux: write ``5`` to ``/proc/self/clear_refs`` (resets the high-water mark ``VmHWM`` to the
+  current ``VmRSS``), run ``fn``, read ``VmHWM``. Freed heap memory is first handed back to the system
+  (``malloc_trim``) so that re-used pages are counted; the figure is resident memory, so it includes
+  allocator slack and anything else the process touched meanwhile (e.g. a data loader's batches).
+* Elsewhere: ``resource.getrusage(...).ru_maxrss``, which cannot be reset: the figure is only the rise of
+  the process's lifetime peak, i.e. a lower bound (0 when ``fn`` stayed under an earlier peak).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import resource
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+_MB = 1024.0 * 1024.0
+_STATUS = "/proc/self/status"
+_CLEAR_REFS = "/proc/self/clear_refs"
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open(_STATUS) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _reset_hwm() -> bool:
+    try:
+        with open(_CLEAR_REFS, "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _malloc_trim() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _maxrss_mb() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / _MB if sys.platform == "darwin" else r / 1024.0  # bytes on macOS, KiB on Linux
+
+
+def _resolve(device: torch.device | str | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def peak_extra_mb(fn: Callable[[], T], device: torch.device | str | None = None) -> tuple[T, float]:
+    """Run ``fn()`` and return ``(result, MiB)``: its peak memory above the memory in use when it started.
+
+    ``device`` picks the accounting (CUDA tensor memory or CPU resident memory); by default CUDA when
+    available. See the module docstring for what each method counts.
+    """
+    dev = _resolve(device)
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        base = torch.cuda.memory_allocated(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        result = fn()
+        torch.cuda.synchronize(dev)
+        return result, max(0.0, (torch.cuda.max_memory_allocated(dev) - base) / _MB)
+
+    _malloc_trim()
+    if _reset_hwm():
+        base_kb = _status_kb("VmRSS")
+        if base_kb is not None:
+            result = fn()
+            peak_kb = _status_kb("VmHWM")
+            if peak_kb is not None:
+                return result, max(0.0, (peak_kb - base_kb) / 1024.0)
+            return result, 0.0
+    before = _maxrss_mb()
+    result = fn()
+    return result, max(0.0, _maxrss_mb() - before)
