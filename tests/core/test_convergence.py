@@ -108,10 +108,11 @@ def test_kd_weight_drops_where_teacher_is_wrong():
     assert col[teacher.region(x)].mean() < 0.9 - MIN_GAP  # fell well below its initial value
 
 
-def test_ce_weight_drops_on_flipped_labels():
+@pytest.mark.parametrize("engine", ["last_layer", "lookahead"])
+def test_ce_weight_drops_on_flipped_labels(engine):
     x, y, flip = _flipped()
     meta, opt, loader = _setup(
-        x, y, [amal.CrossEntropy()], schedule="epochs", every=1, warmup=1, lambda_init={"ce": 1.0}
+        x, y, [amal.CrossEntropy()], schedule="epochs", every=1, warmup=1, lambda_init={"ce": 1.0}, engine=engine
     )
     _check_separates(meta, "ce", flip, lambda: _fit(meta, opt, loader, epochs=3))
 

@@ -187,11 +187,6 @@ def test_index_out_of_range_in_sweep():
         meta.sweep(_loader(*_data()), lr=0.1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Batch.validate (core/batch.py:63-65) reports idx.max() even when a negative index is"
-    " the problem, so the message names a valid index",
-)
 def test_negative_index_is_named():
     x, y, idx = _raw_batch()
     idx = idx.clone()
@@ -216,12 +211,6 @@ def test_malformed_batch_raises(mangle, match):
         _meta().loss(mangle(*_raw_batch()), lr=0.1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: AMAL.to_batch (core/mixer.py:160) calls batch.validate(n) without n_classes, so a label"
-    " >= C reaches F.cross_entropy/CrossEntropy.logit_grad and fails with torch's IndexError (a device-side"
-    " assert on CUDA) instead of AmalError",
-)
 def test_label_out_of_range_raises_amal_error():
     x, y, idx = _raw_batch()
     y = y.clone()

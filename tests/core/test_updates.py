@@ -126,11 +126,6 @@ def test_adam_state_dict_roundtrip():
     assert torch.equal(copy.step(lam, grad, torch.arange(n)), upd.step(lam, grad, torch.arange(n)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: AdamUpdate.state_dict returns self.m.cpu() etc., which on CPU are the live buffers"
-    " (no copy), so a saved state keeps changing as training goes on",
-)
 def test_adam_state_dict_is_a_snapshot():
     n, k = 3, 2
     lam, grad = _lam_grad(n, k)

@@ -60,11 +60,13 @@ class Batch:
             )
         if b == 0:
             raise AmalError("empty batch")
-        if self.idx.min() < 0 or self.idx.max() >= n_instances:
+        bad_idx = self.idx[(self.idx < 0) | (self.idx >= n_instances)]
+        if bad_idx.numel():
             raise AmalError(
-                f"instance index {int(self.idx.max())} out of range for a Λ table of {n_instances} rows"
+                f"instance index {int(bad_idx[0])} out of range for a Λ table of {n_instances} rows"
                 " (is n_train the size of the training set?)"
             )
         if n_classes is not None and self.y.dtype in (torch.int64, torch.int32):
-            if self.y.min() < 0 or self.y.max() >= n_classes:
-                raise AmalError(f"label {int(self.y.max())} out of range for {n_classes} classes")
+            bad_y = self.y[(self.y < 0) | (self.y >= n_classes)]
+            if bad_y.numel():
+                raise AmalError(f"label {int(bad_y[0])} out of range for {n_classes} classes")

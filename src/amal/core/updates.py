@@ -86,11 +86,15 @@ class AdamUpdate(LambdaUpdate):
         return lam - (self.lr * m_hat / (v_hat.sqrt() + self.eps)).to(lam.dtype)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"m": self.m.cpu(), "v": self.v.cpu(), "t": self.t.cpu()} if self.m is not None else {}
+        if self.m is None or self.v is None or self.t is None:
+            return {}
+        return {k: v.detach().cpu().clone() for k, v in (("m", self.m), ("v", self.v), ("t", self.t))}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state and self.m is not None:
-            self.m.copy_(state["m"]), self.v.copy_(state["v"]), self.t.copy_(state["t"])
+        if state and self.m is not None and self.v is not None and self.t is not None:
+            self.m.copy_(state["m"])
+            self.v.copy_(state["v"])
+            self.t.copy_(state["t"])
 
 
 UPDATES: dict[str, type[LambdaUpdate]] = {c.name: c for c in (SGDUpdate, NormalizedUpdate, AdamUpdate)}
