@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from amal.data import Indexed, TensorData, make_splits
+from amal.data import Indexed, make_splits
 from amal.distill.recipes import kd_terms, make_meta
 from amal.losses import CrossEntropy, Distillation
 from amal.models import MLP
