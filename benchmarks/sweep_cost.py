@@ -296,30 +296,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Cost of AMAL's λ sweep (last_layer engine) against forward passes, KD epochs and KD "
         "training; peak sweep memory for a 10-class and a 1000-class head. Prints name=value lines.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--quick", action="store_true",
-                   help="small subset and few repeats (about a minute on 2 CPU cores); explicit options win")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (pinned-memory loader on cuda)")
+                   help="1,500 training and 500 validation images, a smaller 1000-class check: under a minute "
+                   "on 2 idle CPU cores; explicit options win")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda (pinned-memory loader on cuda)")
     p.add_argument("--data-dir", default=FASHION_MNIST_DIR,
-                   help="Fashion-MNIST IDX folder; synthetic data of the same shapes when it does not exist")
+                   help="Fashion-MNIST IDX folder; synthetic data of the same shapes when it does not exist "
+                   f"(default: {FASHION_MNIST_DIR})")
     p.add_argument("--synthetic", action="store_true", help="use synthetic data even if Fashion-MNIST exists")
-    p.add_argument("--epochs", type=int, default=None,
-                   help=f"E for amal_over_kd, a multiple of {EVERY} (default 10)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=10,
+                   help=f"E for amal_over_kd, a multiple of {EVERY} (default: 10)")
+    p.add_argument("--batch-size", type=int, default=128, help="default: 128")
     p.add_argument("--n-train", type=int, default=None,
-                   help="training instances (default: all 54,000 of the split; --quick: 3,000)")
+                   help="training instances (default: all 54,000 of the split; --quick: 1,500)")
     p.add_argument("--n-val", type=int, default=None,
-                   help="validation instances (default: all 6,000 of the split; --quick: 1,000)")
-    p.add_argument("--repeats", type=int, default=None,
-                   help="timed repeats of sweep and forward pass after one warm-up each (median; default 3)")
+                   help="validation instances (default: all 6,000 of the split; --quick: 500)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="timed repeats of sweep and forward pass after one warm-up each; the median is used "
+                   "(default: 3)")
     p.add_argument("--teacher-epochs", type=int, default=1,
-                   help="epochs of plain cross-entropy training for the teacher before timing (0: untrained)")
+                   help="epochs of plain cross-entropy training for the teacher before timing; "
+                   "0: untrained (default: 1)")
     p.add_argument("--c1000-n-train", type=int, default=None,
-                   help="training instances of the 1000-class memory check (default 3,072; --quick 1,536)")
+                   help="training instances of the 1000-class memory check (default: 3,072; --quick: 768)")
     p.add_argument("--c1000-n-val", type=int, default=2000,
                    help="validation instances of the 1000-class memory check (its cached val features and "
-                   "logits take n_val·(2048+1000)·4 bytes)")
+                   "logits take n_val·(2048+1000)·4 bytes; default: 2,000)")
     p.add_argument("--skip-training", action="store_true",
                    help="skip the E-epoch KD and AMAL trainings (no sweep_over_epoch / amal_over_kd)")
     p.add_argument("--breakdown", action="store_true",
@@ -328,16 +331,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="PATH", default=None, help="also write every printed value as JSON")
     args = p.parse_args(argv)
     quick = args.quick
-    if args.epochs is None:
-        args.epochs = 10
     if args.n_train is None and quick:
-        args.n_train = 3000
+        args.n_train = 1500
     if args.n_val is None and quick:
-        args.n_val = 1000
-    if args.repeats is None:
-        args.repeats = 3
+        args.n_val = 500
     if args.c1000_n_train is None:
-        args.c1000_n_train = 1536 if quick else 3072
+        args.c1000_n_train = 768 if quick else 3072
     if args.epochs < EVERY or args.epochs % EVERY:
         p.error(f"--epochs must be a positive multiple of {EVERY} (one sweep every {EVERY} epochs)")
     if args.repeats < 1 or args.batch_size < 1:
@@ -398,25 +397,26 @@ def main(argv: list[str] | None = None) -> int:
     emit("repeats", args.repeats)
 
     # -- sweep vs forward pass (interleaved, after one warm-up each), and the sweep's memory
-    amal, _ = make_amal(student, teacher, len(setup.train), setup.val, "epochs")
+    meta, _ = make_amal(student, teacher, len(setup.train), setup.val, "epochs")
     reseed(loader)
     forward_pass(student, teacher, loader, device)
-    sweep_once(amal, loader, device)
-    _, mb10 = peak_extra_mb(lambda: sweep_once(amal, loader, device), device)
+    sweep_once(meta, loader, device)
+    _, mb10 = peak_extra_mb(lambda: sweep_once(meta, loader, device), device)
+    _, mb_fwd = peak_extra_mb(lambda: forward_pass(student, teacher, loader, device), device)
     fwd_s, sweep_s = [], []
     for _ in range(args.repeats):
         fwd_s.append(forward_pass(student, teacher, loader, device))
-        sweep_s.append(sweep_once(amal, loader, device))
+        sweep_s.append(sweep_once(meta, loader, device))
     fwd, sw = statistics.median(fwd_s), statistics.median(sweep_s)
     emit("forward_s", fwd)
     emit("forward_s_all", " ".join(f"{v:.3f}" for v in fwd_s))
     emit("sweep_s", sw)
     emit("sweep_s_all", " ".join(f"{v:.3f}" for v in sweep_s))
-    emit("sweep_chunks", amal.history[-1].chunks)
+    emit("sweep_chunks", meta.history[-1].chunks)
+    emit("forward_peak_mb_c10", mb_fwd)
     if args.breakdown:
-        for k, v in sweep_breakdown(amal, loader, device).items():
+        for k, v in sweep_breakdown(meta, loader, device).items():
             emit(f"sweep_part_{k}_s", v)
-    del amal
 
     # -- 1000-class head on 2048-d features: memory
     mb1000, s1000 = wide_head_memory(args.c1000_n_train, args.c1000_n_val, args.batch_size, device)

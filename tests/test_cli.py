@@ -28,7 +28,7 @@ def test_help_on_every_command(cmd, capsys):
     [
         (["train", "--config", "missing.yaml"], "config file not found"),
         (["train", "--set", "amal.bogus=1"], "unknown config key 'amal.bogus'"),
-        (["train", "--set", "data.name=mnist-9"], "unknown data set"),
+        (["train", "--set", "data.name=mnist-9"], "data.name must be one of"),
         (["train", "--set", "teachers.0.path=nowhere.pt"], "teacher file not found"),
     ],
 )
@@ -57,8 +57,10 @@ def test_train_end_to_end_and_resume_guard(tmp_path):
     assert [row["epoch"] for row in rows] == [0, 1]
     assert os.path.exists(run / "metrics.csv") and os.path.exists(run / "best.pt")
     summary = json.load(open(run / "summary.json"))
-    assert len(summary["sweeps"]) == 2 and set(summary["lambda"]) == {"ce", "kd"}
+    assert len(summary["sweep_records"]) == 2 and summary["sweeps"] == 2 and set(summary["lambda"]) == {"ce", "kd"}
     again = _amal(*args)
     assert again.returncode == 2 and "--resume" in again.stderr
     resumed = _amal(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
+    changed = _amal(*args, "--resume", "--set", "amal.every=3")
+    assert changed.returncode == 2 and "amal.every" in changed.stderr

@@ -1,4 +1,4 @@
-"""The last_layer engine must never form per-instance C×D gradients (DESIGN §2a): its memory is
+"""The last_layer engine must never form per-instance C×D gradients (docs/method.md): its memory is
 O(|V|·|B| + |B|·(D + K·C)), independent of C·D."""
 
 import os

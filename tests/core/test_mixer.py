@@ -460,7 +460,7 @@ def test_sweep_leaves_batchnorm_statistics_alone(engine):
     assert model.training  # restored after the sweep
     _assert_same_buffers(model, stats)
     assert not torch.equal(meta.table.values, init)
-    assert rec.chunks == 2 and rec.val_loss_before > 0
+    assert rec.chunks == 2 and rec.val_loss_first > 0
 
 
 @pytest.mark.parametrize("engine", ["lookahead", "last_layer"])

@@ -23,6 +23,12 @@ def test_overrides_parse_yaml_values_and_list_items(tmp_path):
     assert cfg.model == {"name": "mlp", "hidden": [8]}
 
 
+def test_teacher_list_set_whole_keeps_defaults():
+    cfg = load_config(None, ["teachers=[{train: {lr: 0.1}}, {noise: 0.2}]"])
+    assert cfg.teachers[0].train.lr == 0.1 and cfg.teachers[0].train.epochs == 40
+    assert cfg.teachers[1].noise == 0.2 and cfg.teachers[1].model["name"] == "mlp"
+
+
 def test_teacher_list_items_keep_defaults(tmp_path):
     cfg = load_config(_write(tmp_path, "teachers:\n  - {noise: 0.5}\n  - {path: t.pt}\n"))
     assert len(cfg.teachers) == 2 and cfg.teachers[0].noise == 0.5 and cfg.teachers[1].path == "t.pt"
@@ -39,6 +45,14 @@ def test_teacher_list_items_keep_defaults(tmp_path):
         ("- a\n- b\n", "mapping at the top level"),
         ("train: [1\n", "not valid YAML"),
         ("teachers: [{colour: red}]\n", "teachers.0.colour"),
+        ("amal: {engine: bogus}\n", "amal.engine must be one of"),
+        ("amal: {update: rmsprop}\n", "amal.update must be one of"),
+        ("train: {optimizer: lbfgs}\n", "train.optimizer must be one of"),
+        ("train: {nesterov: true, momentum: 0.0}\n", "nesterov"),
+        ("teachers: [{train: {lr: -1}}]\n", "teachers.0.train.epochs"),
+        ("teachers: [{noise: 1.5}]\n", "teachers.0.noise"),
+        ("kd: {temperature: 0}\n", "kd.temperature"),
+        ("data: {noise: 1.0}\n", "data.noise"),
     ],
 )
 def test_bad_configs_name_the_problem(tmp_path, text, match):

@@ -77,7 +77,7 @@ def make_engine(name: str) -> Engine:
 
 @register_engine
 class LastLayerEngine(Engine):
-    """Only the output layer moves in the look-ahead (DESIGN §2a), in kernel form.
+    """Only the output layer moves in the look-ahead (docs/method.md), in kernel form.
 
     With ``G = (1 + H_V H_Bᵀ) / b`` the look-ahead logits are ``Z' = Z_V − η G (Σ_k λ_k ⊙ Δ_k)`` and
     ``∂L_V/∂λ_ik = −η · ((Gᵀ E)_i · Δ_ik)`` with ``E = ∂L_V/∂Z'``. Memory is O(|V|·|B| + |B|·K·C):
@@ -119,7 +119,7 @@ class LastLayerEngine(Engine):
 
 @register_engine
 class LookaheadEngine(Engine):
-    """Exact look-ahead through every trainable parameter (DESIGN §2b), by double backpropagation.
+    """Exact look-ahead through every trainable parameter (docs/method.md), by double backpropagation.
 
     Runs in eval mode (BatchNorm statistics frozen). About 3× a training step: the reference the fast
     engine is tested against, and the choice for small models whose body should move too.

@@ -28,7 +28,7 @@ from amal.errors import AmalError
 
 @dataclass
 class MetaConfig:
-    """Defaults reproduce the authors' settings (DESIGN §2)."""
+    """Defaults reproduce the authors' settings (docs/method.md)."""
 
     engine: str = "last_layer"
     schedule: str = "epochs"
@@ -88,8 +88,8 @@ class SweepRecord:
     epoch: int | None
     chunks: int
     seconds: float
-    val_loss_before: float
-    val_loss_after: float
+    val_loss_first: float  # look-ahead validation loss at the chunk's starting Λ
+    val_loss_last: float  # ... at the Λ of the last inner step (mean over chunks)
     lambda_stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -213,8 +213,8 @@ class AMAL:
         model = self.model
         was_training = model.training
         model.eval()
-        before: list[float] = []
-        after: list[float] = []
+        first: list[float] = []
+        last: list[float] = []
         try:
             cache = self._val_cache() if self.engine.needs_features else None
             pending: list[tuple[Batch, Tensor | None, Tensor | None]] = []
@@ -224,18 +224,20 @@ class AMAL:
                 pending.append(self._chunk_part(batch))
                 if len(pending) == self.config.fit:
                     b0, b1 = self._update_chunk(pending, cache, eta)
-                    before.append(b0), after.append(b1)
+                    first.append(b0)
+                    last.append(b1)
                     pending = []
             if pending:
                 b0, b1 = self._update_chunk(pending, cache, eta)
-                before.append(b0), after.append(b1)
+                first.append(b0)
+                last.append(b1)
         finally:
             model.train(was_training)
-        if not before:
+        if not first:
             raise AmalError("the training loader yielded no batches")
         rec = SweepRecord(
-            epoch, len(before), time.perf_counter() - start,
-            sum(before) / len(before), sum(after) / len(after), self.table.stats(),
+            epoch, len(first), time.perf_counter() - start,
+            sum(first) / len(first), sum(last) / len(last), self.table.stats(),
         )
         self.history.append(rec)
         return rec
@@ -267,11 +269,13 @@ class AMAL:
         assert self.val is not None
         m = len(self.val)
         sel = torch.randperm(m, generator=self.generator)[: min(self.config.val_batch, m)]
-        y = self.val.y[sel].to(self.device)
+        out = ValSample(y=self.val.y[sel].to(self.device))
         if cache is not None:
             sel_d = sel.to(self.device)
-            return ValSample(y=y, features=cache[0][sel_d], logits=cache[1][sel_d])
-        return ValSample(y=y, x=self.val.x[sel].to(self.device))
+            out.features, out.logits = cache[0][sel_d], cache[1][sel_d]
+        if self.engine.needs_inputs or cache is None:
+            out.x = self.val.x[sel].to(self.device)
+        return out
 
     def _update_chunk(
         self, parts: list[tuple[Batch, Tensor | None, Tensor | None]], cache: tuple[Tensor, Tensor] | None,
@@ -325,6 +329,12 @@ class AMAL:
             self._inner_loop(chunk, val, eta)
         finally:
             model.train(was_training)
+
+    def close(self) -> None:
+        """Remove the feature hook from the model (AMAL is no longer usable afterwards)."""
+        if self.capture is not None:
+            self.capture.remove()
+            self.capture = None
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def train_student(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module],
     meta.table.save(os.path.join(run_dir, "lambda.pt"))
     stats = meta.table.stats()
     summary = {"method": cfg.method, **result.as_dict(), "lambda": stats,
-               "sweeps": [h.__dict__ for h in meta.history]}
+               "sweep_records": [h.__dict__ for h in meta.history]}
     with open(os.path.join(run_dir, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     return StudentRun(cfg.method, result, run_dir, stats)
@@ -111,10 +111,37 @@ def run(cfg: RunConfig, resume: bool = False) -> StudentRun:
     if os.path.exists(ckpt) and not resume:
         raise AmalError(f"run folder {run_dir} already has a checkpoint; pass --resume or choose another name")
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.yaml"), "w", encoding="utf-8") as f:
+    cfg_path = os.path.join(run_dir, "config.yaml")
+    if resume and os.path.exists(cfg_path):
+        _check_same_config(cfg_path, cfg)
+    with open(cfg_path, "w", encoding="utf-8") as f:
         yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
     splits = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, val_fraction=cfg.data.val_fraction,
                           test_fraction=cfg.data.test_fraction, noise=cfg.data.noise, seed=cfg.seed,
                           n_train=cfg.data.n_train)
     teachers = prepare_teachers(cfg, splits, run_dir, device) if cfg.method != "ce" else []
     return train_student(cfg, splits, teachers, os.path.join(run_dir, "student"), device, resume=resume)
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    if isinstance(d, list):
+        out = {}
+        for i, v in enumerate(d):
+            out.update(_flatten(v, f"{prefix}{i}."))
+        return out or {prefix.rstrip("."): []}
+    return {prefix.rstrip("."): d}
+
+
+def _check_same_config(path: str, cfg: RunConfig) -> None:
+    """A resumed run must be the same run: refuse silently changed settings (progress display aside)."""
+    with open(path, encoding="utf-8") as f:
+        saved = _flatten(yaml.safe_load(f) or {})
+    now = _flatten(yaml.safe_load(yaml.safe_dump(to_dict(cfg))))
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k != "progress")
+    if diff:
+        raise AmalError(f"--resume with a different config (changed: {', '.join(diff[:5])}); start a new run name")

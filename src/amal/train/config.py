@@ -42,7 +42,7 @@ class OptimConfig:
 
 @dataclass
 class TeacherConfig:
-    path: str | None = None  # a teacher saved by `amal teach`/`amal train`; else trained in the run
+    path: str | None = None  # a teacher file saved by amal (runs/<name>/teacher<i>.pt); else trained in the run
     model: dict[str, Any] = field(default_factory=lambda: {"name": "mlp", "hidden": [256, 256]})
     train: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=40))
     noise: float | None = None  # train this teacher on labels with this much extra noise (a bad teacher)
@@ -70,14 +70,50 @@ class RunConfig:
     train: OptimConfig = field(default_factory=OptimConfig)
 
     def validate(self) -> None:
-        if self.method not in ("ce", "kd", "amal"):
-            raise AmalError(f"method must be one of ['ce', 'kd', 'amal'], got {self.method!r}")
+        """Check names and ranges now, so a typo fails before any teacher is trained."""
+        from amal.core.engines import ENGINES
+        from amal.core.schedules import SCHEDULES
+        from amal.core.updates import UPDATES
+
+        _one_of("method", self.method, ("ce", "kd", "amal"))
         if self.method != "ce" and not self.teachers:
             raise AmalError(f"method {self.method!r} needs at least one teacher")
+        _one_of("data.name", self.data.name, ("digits", "fashion-mnist", "synthetic-gmm"))
+        _in_range("data.noise", self.data.noise, 0.0, 1.0)
+        _one_of("model.name", self.model.get("name"), ("mlp", "cnn"))
+        _one_of("amal.engine", self.amal.engine, sorted(ENGINES))
+        _one_of("amal.schedule", self.amal.schedule, SCHEDULES)
+        _one_of("amal.update", self.amal.update, sorted(UPDATES))
         self.amal.validate()
-        for t in (self.train, *[t.train for t in self.teachers]):
-            if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0:
-                raise AmalError("train.epochs, train.batch_size and train.lr must be positive")
+        if self.amal.warmup < 0 or self.amal.every < 1:
+            raise AmalError("amal.warmup must be >= 0 and amal.every >= 1")
+        if not 0 <= self.amal.lambda_min < self.amal.lambda_max:
+            raise AmalError("amal.lambda_min and amal.lambda_max must satisfy 0 <= min < max")
+        if self.kd.temperature <= 0:
+            raise AmalError(f"kd.temperature must be positive, got {self.kd.temperature}")
+        _in_range("kd.weight", self.kd.weight, 0.0, 1.0, closed=True)
+        sections = [("train", self.train)] + [(f"teachers.{i}.train", t.train) for i, t in enumerate(self.teachers)]
+        for i, t in enumerate(self.teachers):
+            _one_of(f"teachers.{i}.model.name", t.model.get("name"), ("mlp", "cnn"))
+            if t.noise is not None:
+                _in_range(f"teachers.{i}.noise", t.noise, 0.0, 1.0)
+        for name, o in sections:
+            if o.epochs < 1 or o.batch_size < 1 or o.lr <= 0:
+                raise AmalError(f"{name}.epochs, {name}.batch_size and {name}.lr must be positive")
+            _one_of(f"{name}.optimizer", o.optimizer, ("sgd", "adam"))
+            _one_of(f"{name}.scheduler", o.scheduler, ("cosine", "multistep", "none"))
+            if o.nesterov and (o.optimizer != "sgd" or o.momentum <= 0):
+                raise AmalError(f"{name}.nesterov needs optimizer sgd with momentum > 0")
+
+
+def _one_of(key: str, value: Any, choices: Any) -> None:
+    if value not in choices:
+        raise AmalError(f"{key} must be one of {list(choices)}, got {value!r}")
+
+
+def _in_range(key: str, value: float, lo: float, hi: float, closed: bool = False) -> None:
+    if not (lo <= value <= hi if closed else lo <= value < hi):
+        raise AmalError(f"{key} must be in [{lo}, {hi}{']' if closed else ')'}, got {value}")
 
 
 def _convert(value: Any, hint: Any, key: str) -> Any:
@@ -176,6 +212,8 @@ def load_config(path: str | None, overrides: list[str] | None = None) -> RunConf
         _merge(data, user, "")
     for o in overrides or []:
         apply_override(data, o)
+    if isinstance(data.get("teachers"), list):  # items set whole by --set still inherit the defaults
+        _merge(data, {"teachers": data["teachers"]}, "")
     cfg = from_dict(RunConfig, data)
     cfg.validate()
     return cfg

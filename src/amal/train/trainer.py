@@ -121,9 +121,9 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "best": best, "rows": self.log.rows, "seconds": seconds,
         }
-        atomic_save(state, self.checkpoint_path)
-        if best.get("epoch") == epoch:
+        if best.get("epoch") == epoch:  # best.pt first: a crash in between never pairs a checkpoint with a stale best
             atomic_save(self.model.state_dict(), os.path.join(self.run_dir, "best.pt"))  # type: ignore[arg-type]
+        atomic_save(state, self.checkpoint_path)
 
     def _restore(self) -> tuple[int, dict[str, Any], float]:
         assert self.checkpoint_path is not None
@@ -155,6 +155,7 @@ class Trainer:
             rec = self.meta.start_epoch(epoch, self._loader(epoch, 1), lr=lr)
             self.model.train()
             tot_loss, tot_correct, n = 0.0, 0, 0
+            term_sums: dict[str, float] = {}
             for raw in self._loader(epoch, 0):
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
                     loss, logits = self.meta.loss(raw, lr=lr)
@@ -167,6 +168,8 @@ class Trainer:
                 tot_loss += float(loss.detach()) * b
                 tot_correct += int((logits.detach().argmax(1).cpu() == raw[1].cpu()).sum())
                 n += b
+                for name, value in self.meta.last_term_means.items():
+                    term_sums[name] = term_sums.get(name, 0.0) + value * b
             self.sched.step()
             val = evaluate(self.model, self.val_set, self.device)
             test = evaluate(self.model, self.test_set, self.device) if self.test_set is not None else None
@@ -176,8 +179,8 @@ class Trainer:
                 "test_acc": test["acc"] if test else None, "epoch_seconds": time.perf_counter() - ep_start,
                 "sweep_seconds": rec.seconds if rec else 0.0,
             }
-            for name, value in self.meta.last_term_means.items():
-                row[f"loss_{name}"] = value
+            for name, value in term_sums.items():
+                row[f"loss_{name}"] = value / n
             for name in self.meta.table.columns:
                 row[f"lambda_{name}_mean"] = float(self.meta.table.column(name).mean())
             if val["acc"] > best["val_acc"]:
