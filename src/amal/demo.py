@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from amal.data.datasets import load_dataset
-from amal.distill.recipes import prepare_teachers, train_student
+from amal.distill.recipes import apply_threads, prepare_teachers, train_student
 from amal.train.config import RunConfig, TeacherConfig, to_dict
 from amal.train.trainer import evaluate
 
@@ -20,7 +20,7 @@ LABELS = {"ce": "CE", "kd": "KD", "amal": "AMAL"}
 
 
 def demo_config(seed: int = 0, noise: float = 0.0, epochs: int = 40, out_dir: str = "runs") -> RunConfig:
-    cfg = RunConfig(name="demo", out_dir=out_dir, seed=seed)
+    cfg = RunConfig(name="demo", out_dir=out_dir, seed=seed, threads=1)  # tiny MLPs: threads only add overhead
     cfg.data.noise = noise
     cfg.model = {"name": "mlp", "hidden": [32]}
     cfg.teachers = [TeacherConfig(model={"name": "mlp", "hidden": [256, 256]})]
@@ -35,6 +35,7 @@ def demo_config(seed: int = 0, noise: float = 0.0, epochs: int = 40, out_dir: st
 def run_demo(cfg: RunConfig) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Train the teacher once, then each student method; return one row per method."""
     device = torch.device(cfg.device)
+    apply_threads(cfg)
     run_dir = os.path.join(cfg.out_dir, cfg.name)
     if os.path.isdir(run_dir):
         shutil.rmtree(run_dir)

@@ -22,6 +22,13 @@ from amal.train.config import RunConfig, TeacherConfig, to_dict
 from amal.train.trainer import FitResult, Trainer, make_optimizer
 
 
+def apply_threads(cfg: RunConfig) -> None:
+    if cfg.threads is not None:
+        if cfg.threads < 1:
+            raise AmalError(f"threads must be >= 1, got {cfg.threads}")
+        torch.set_num_threads(cfg.threads)
+
+
 def kd_terms(teachers: list[nn.Module], temperature: float) -> list[LossTerm]:
     """CE plus one KD term per teacher (columns ``kd`` or ``kd0, kd1, …``)."""
     names = ["kd"] if len(teachers) == 1 else [f"kd{i}" for i in range(len(teachers))]
@@ -106,6 +113,7 @@ def train_student(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module],
 def run(cfg: RunConfig, resume: bool = False) -> StudentRun:
     """``amal train``: data, teachers (loaded or trained), then the configured student method."""
     device = torch.device(cfg.device)
+    apply_threads(cfg)
     run_dir = os.path.join(cfg.out_dir, cfg.name)
     ckpt = os.path.join(run_dir, "student", "checkpoint.pt")
     if os.path.exists(ckpt) and not resume:

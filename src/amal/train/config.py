@@ -62,6 +62,7 @@ class RunConfig:
     device: str = "cpu"
     method: str = "amal"  # ce | kd | amal
     progress: bool = True
+    threads: int | None = None  # torch CPU threads; None keeps torch's default (1 is fastest for tiny models)
     data: DataConfig = field(default_factory=DataConfig)
     model: dict[str, Any] = field(default_factory=lambda: {"name": "mlp", "hidden": [32]})
     teachers: list[TeacherConfig] = field(default_factory=lambda: [TeacherConfig()])

@@ -1,5 +1,5 @@
 """Small helpers shared by benchmarks, the training loop and tests."""
 
-from amal.utils.memory import peak_extra_mb
+from amal.utils.memory import peak_extra_mb, tight_cpu_accounting
 
-__all__ = ["peak_extra_mb"]
+__all__ = ["peak_extra_mb", "tight_cpu_accounting"]

@@ -8,6 +8,12 @@
   allocator slack and anything else the process touched meanwhile (e.g. a data loader's batches).
 * Elsewhere: ``resource.getrusage(...).ru_maxrss``, which cannot be reset: the figure is only the rise of
   the process's lifetime peak, i.e. a lower bound (0 when ``fn`` stayed under an earlier peak).
+
+glibc keeps freed blocks of up to 32 MB in its heap (its mmap threshold grows with the blocks it frees), so
+resident memory can lie tens of MB above the memory tensors actually hold, by an amount that changes from
+run to run. :func:`tight_cpu_accounting` fixes the threshold so that large blocks are mapped and unmapped
+one by one and resident memory follows live tensor memory closely; it slows later allocations a little and
+cannot be undone, so call it after any timing.
 """
 
 from __future__ import annotations
@@ -57,6 +63,19 @@ def _malloc_trim() -> None:
         libc.malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def tight_cpu_accounting(threshold_bytes: int = 1 << 20) -> bool:
+    """glibc only: serve allocations of ``threshold_bytes`` or more with their own mappings, returned to the
+    system on free, so that CPU peaks measured by :func:`peak_extra_mb` are close to tensor memory.
+    Process-wide and permanent (it turns off glibc's adaptive threshold). Returns whether it took effect."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-3, int(threshold_bytes)))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
 
 
 def _maxrss_mb() -> float:
