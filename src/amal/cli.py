@@ -41,6 +41,25 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _teach(args: argparse.Namespace) -> int:
+    from amal.distill.teachers import teach
+    from amal.train.config import load_config
+
+    cfg = load_config(args.config, args.set)
+    cfg.progress = not args.no_progress and sys.stderr.isatty()
+    snaps = [int(s) for s in args.snapshots.split(",")] if args.snapshots else []
+    out = teach(cfg, args.out, snaps)
+    print(f"teacher: best val epoch {out['best_epoch']}, val acc {out['val_acc']:.4f}, test acc {out['test_acc']:.4f}")
+    print(f"saved: {out['path']}" + "".join(f"\nsnapshot: {p}" for p in out["snapshots"]))
+    return 0
+
+
+def _bench_kd(args: argparse.Namespace) -> int:
+    from amal.bench.kd import main_args
+
+    return main_args(args.suite, args.seeds, args.out_dir, args.device, args.epochs, args.results_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amal", description="Adaptive Mixing of Auxiliary Losses (arXiv 2202.03250)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -63,6 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_train)
+
+    th = sub.add_parser("teach", help="train and save a teacher (optionally with snapshots)",
+                        description="Train teachers[0] of the config on its data set and save it; the file is "
+                                    "usable as teachers[i].path. --snapshots saves the model at chosen epochs too.")
+    th.add_argument("--config", help="YAML file (data: and teachers[0]: are used)")
+    th.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    th.add_argument("--out", required=True, help="output file, e.g. teachers/t.pt")
+    th.add_argument("--snapshots", help="comma-separated epochs (1-based) to save as OUT-epochN.pt")
+    th.add_argument("--no-progress", action="store_true")
+    th.set_defaults(func=_teach)
+
+    b = sub.add_parser("bench", help="benchmark suites (methods × seeds)", description="Benchmark suites.")
+    bsub = b.add_subparsers(dest="bench", required=True)
+    from amal.bench.kd import SUITES
+
+    bk = bsub.add_parser("kd", help="knowledge-distillation suites",
+                         description="Run every method of a suite on identical splits and seeds and write "
+                                     "docs/results/kd_<suite>.md (mean ± std, time, peak memory, plots).")
+    bk.add_argument("--suite", required=True, choices=sorted(SUITES))
+    bk.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the suite's, 3)")
+    bk.add_argument("--epochs", type=int, default=None, help="override the student epochs (quick runs)")
+    bk.add_argument("--device", default="cpu")
+    bk.add_argument("--out-dir", default="runs/bench", help="where run folders go")
+    bk.add_argument("--results-dir", default="docs/results", help="where the results page goes")
+    bk.set_defaults(func=_bench_kd)
     return p
 
 

@@ -18,6 +18,7 @@ from amal.distill.teachers import load_teacher, save_teacher, train_classifier
 from amal.errors import AmalError
 from amal.losses import CrossEntropy, Distillation, LossTerm
 from amal.models import build_model
+from amal.train.checkpoint import atomic_save
 from amal.train.config import RunConfig, TeacherConfig, to_dict
 from amal.train.trainer import FitResult, Trainer, make_optimizer
 
@@ -43,8 +44,10 @@ def make_meta(cfg: RunConfig, model: nn.Module, teachers: list[nn.Module], split
         return AMAL(model, [CrossEntropy()], n, None, optimizer=optimizer, schedule="fixed",
                     lambda_init={"ce": 1.0})
     terms = kd_terms(teachers, cfg.kd.temperature)
-    if cfg.method == "kd":
-        return AMAL(model, terms, n, None, optimizer=optimizer, schedule="fixed", lambda_init=cfg.kd.weight)
+    if cfg.method == "kd":  # several teachers: their uniform mixture, λ_KD split equally
+        w = cfg.kd.weight
+        init = {t.name: (1.0 - w) if t.supervised else w / len(teachers) for t in terms}
+        return AMAL(model, terms, n, None, optimizer=optimizer, schedule="fixed", lambda_init=init)
     return AMAL(model, terms, n, splits.val, optimizer=optimizer, config=cfg.amal)
 
 
@@ -84,6 +87,19 @@ def _check_teacher(t: nn.Module, splits: DataSplits, path: str, device: torch.de
         raise AmalError(f"teacher {path} has {out.shape[-1]} outputs but the data has {splits.n_classes} classes")
 
 
+@torch.no_grad()
+def save_instances(path: str, splits: DataSplits, teachers: list[nn.Module], device: torch.device) -> None:
+    """What the analysis needs per training instance: given and clean labels, the noise mask, and each
+    teacher's logits (to relate λ_KD to teacher correctness and confidence)."""
+    logits = []
+    for t in teachers:
+        t.eval()
+        logits.append(torch.cat([t(splits.train.x[s : s + 1024].to(device)).float().cpu()
+                                 for s in range(0, len(splits.train), 1024)]))
+    atomic_save({"y": splits.train.y.clone(), "clean_y": splits.clean_train_y.clone(),
+                 "noise_mask": splits.noise_mask.clone(), "teacher_logits": logits}, path)
+
+
 @dataclass
 class StudentRun:
     method: str
@@ -102,6 +118,7 @@ def train_student(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module],
                       seed=cfg.seed, progress=cfg.progress, desc=cfg.method)
     result = trainer.fit(resume=resume)
     meta.table.save(os.path.join(run_dir, "lambda.pt"))
+    save_instances(os.path.join(run_dir, "instances.pt"), splits, teachers, device)
     stats = meta.table.stats()
     summary = {"method": cfg.method, **result.as_dict(), "lambda": stats,
                "sweep_records": [h.__dict__ for h in meta.history]}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -15,13 +16,13 @@ from amal.errors import AmalError
 from amal.losses import CrossEntropy
 from amal.models import build_model
 from amal.train.checkpoint import atomic_save, safe_load
-from amal.train.config import OptimConfig
+from amal.train.config import OptimConfig, RunConfig
 from amal.train.trainer import FitResult, Trainer, make_optimizer
 
 
 def train_classifier(
     model: nn.Module, splits: DataSplits, cfg: OptimConfig, *, seed: int, run_dir: str | None, progress: bool,
-    desc: str, train_labels: torch.Tensor | None = None,
+    desc: str, train_labels: torch.Tensor | None = None, on_epoch_end: Callable[[int], None] | None = None,
 ) -> FitResult:
     """Plain cross-entropy training, best checkpoint by validation accuracy."""
     train = splits.train if train_labels is None else TensorData(splits.train.x, train_labels)
@@ -30,7 +31,7 @@ def train_classifier(
                 lambda_init={"ce": 1.0})
     trainer = Trainer(model, meta, opt, train, splits.val, cfg, test=splits.test, run_dir=run_dir, seed=seed,
                       progress=progress, desc=desc)
-    result = trainer.fit(resume=run_dir is not None)
+    result = trainer.fit(resume=run_dir is not None, on_epoch_end=on_epoch_end)
     trainer.load_best()
     return result
 
@@ -50,3 +51,35 @@ def load_teacher(path: str, device: torch.device | str = "cpu") -> nn.Module:
     model = build_model(st["model_spec"], tuple(st["input_shape"]), int(st["n_classes"]))
     model.load_state_dict(st["state_dict"])
     return model.to(device).eval()
+
+
+def teach(cfg: RunConfig, out_path: str, snapshots: list[int] | None = None) -> dict[str, Any]:
+    """``amal teach``: train ``cfg.teachers[0]`` on ``cfg.data`` and save it (plus snapshots at chosen
+    epochs, usable together as several teachers)."""
+    from amal.data.datasets import load_dataset
+    from amal.train.trainer import evaluate
+
+    device = torch.device(cfg.device)
+    tc = cfg.teachers[0]
+    splits = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, val_fraction=cfg.data.val_fraction,
+                          test_fraction=cfg.data.test_fraction, noise=cfg.data.noise, seed=cfg.seed,
+                          n_train=cfg.data.n_train)
+    bad = [e for e in snapshots or [] if not 1 <= e <= tc.train.epochs]
+    if bad:
+        raise AmalError(f"snapshot epochs {bad} outside 1..{tc.train.epochs}")
+    torch.manual_seed(cfg.seed)
+    model = build_model(tc.model, splits.input_shape, splits.n_classes).to(device)
+    stem = out_path[:-3] if out_path.endswith(".pt") else out_path
+    written: list[str] = []
+
+    def snapshot(epoch: int) -> None:
+        if snapshots and epoch + 1 in snapshots:
+            path = f"{stem}-epoch{epoch + 1}.pt"
+            save_teacher(model, tc.model, splits.input_shape, splits.n_classes, path, info={"epoch": epoch + 1})
+            written.append(path)
+
+    res = train_classifier(model, splits, tc.train, seed=cfg.seed, run_dir=f"{stem}.run", progress=cfg.progress,
+                           desc="teacher", on_epoch_end=snapshot)
+    save_teacher(model, tc.model, splits.input_shape, splits.n_classes, out_path, info=res.as_dict())
+    return {"path": out_path, "snapshots": written, "val_acc": evaluate(model, splits.val, device)["acc"],
+            "test_acc": evaluate(model, splits.test, device)["acc"], "best_epoch": res.best_epoch}

@@ -153,6 +153,8 @@ class Trainer:
             lr = float(self.opt.param_groups[0]["lr"])
             ep_start = time.perf_counter()
             rec = self.meta.start_epoch(epoch, self._loader(epoch, 1), lr=lr)
+            if rec is not None and self.run_dir is not None:  # Λ after every sweep, for the analysis report
+                self.meta.table.save(os.path.join(self.run_dir, "lambda", f"epoch{epoch:04d}.pt"))
             self.model.train()
             tot_loss, tot_correct, n = 0.0, 0, 0
             term_sums: dict[str, float] = {}

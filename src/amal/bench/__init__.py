@@ -1,0 +1,1 @@
+"""Benchmark suites: methods × seeds on identical splits, results tables generated, never typed."""

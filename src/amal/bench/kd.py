@@ -1,0 +1,330 @@
+"""``amal bench kd``: every method of a suite on the same splits, student, epochs and seeds.
+
+Fairness rules (see docs/method.md): AMAL uses validation labels, so baselines may too ("train ∪ val" and a
+λ grid chosen on validation); checkpoints are chosen by validation accuracy (train ∪ val runs, which have no
+held-out validation, report their last epoch); time and peak memory are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import yaml
+
+from amal.data.datasets import DataSplits, TensorData, load_dataset
+from amal.distill.recipes import apply_threads, prepare_teachers, train_student
+from amal.errors import AmalError
+from amal.train.config import RunConfig, apply_override, from_dict, to_dict
+from amal.utils.memory import peak_extra_mb
+
+KD_GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+@dataclass
+class Method:
+    """A row of the results table: a label and the config overrides that make it."""
+
+    label: str
+    overrides: list[str]
+    trainval: bool = False  # train on train ∪ val (last epoch reported)
+    grid: bool = False  # fixed-λ KD, λ chosen on validation from KD_GRID
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    overrides: list[str]
+    methods: list[Method]
+
+
+@dataclass
+class Suite:
+    name: str
+    description: str
+    base: list[str]  # overrides applied to RunConfig() for every scenario
+    scenarios: list[Scenario]
+    default_seeds: int = 3
+
+
+CE = Method("CE", ["method=ce"])
+CE_TV = Method("CE (train∪val)", ["method=ce"], trainval=True)
+KD = Method("KD λ=0.9", ["method=kd"])
+KD_GRID_M = Method("KD (λ grid on val)", ["method=kd"], grid=True)
+KD_TV = Method("KD (train∪val)", ["method=kd"], trainval=True)
+AMAL = Method("AMAL", ["method=amal"])
+AMAL_ONLINE = Method("AMAL (online)", ["method=amal", "amal.schedule=online", "amal.warmup=1"])
+AMAL_LOOKAHEAD = Method("AMAL (lookahead)", ["method=amal", "amal.engine=lookahead"])
+SINGLE_TEACHER = [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL, AMAL_ONLINE, AMAL_LOOKAHEAD]
+
+_AMAL_BASE = ["amal.update=normalized", "amal.warmup=2", "amal.every=2"]
+
+
+def _suites() -> dict[str, Suite]:
+    digits = Suite(
+        "digits", "scikit-learn digits, MLP[256,256] teacher → MLP[32] student (smoke suite)",
+        ["data.name=digits", "model={name: mlp, hidden: [32]}", "train.epochs=30", "teachers.0.train.epochs=30",
+         "threads=1", *_AMAL_BASE],
+        [Scenario("clean", "clean labels", [], [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL, AMAL_ONLINE])],
+        default_seeds=3,
+    )
+    gmm = _synthetic_suite("synthetic-gmm", "the paper's 20-class Gaussian mixture (10,000 points, 14 features)")
+    spiral = _synthetic_suite("synthetic-spiral", "the paper's 4-class spiral (1,500 points per class)")
+    fm_base = ["data.name=fashion-mnist", "data.n_train=10000", "model={name: cnn, width: [8, 16]}",
+               "teachers=[{model: {name: cnn, width: [32, 64]}, train: {epochs: 8, batch_size: 128}}]",
+               "train.epochs=8", "train.batch_size=128", "threads=2", *_AMAL_BASE]
+    fmnist = Suite(
+        "fashion-mnist", "Fashion-MNIST (10,000 training images), CNN[32,64] teacher → CNN[8,16] student",
+        fm_base,
+        [
+            Scenario("clean", "clean labels", [], [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL]),
+            Scenario("noise40", "40 % symmetric label noise on the training split (teacher trained on it too)",
+                     ["data.noise=0.4"], [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL]),
+            Scenario("bad-teacher", "two teachers, the second trained on 80 % noisy labels",
+                     ["teachers=[{model: {name: cnn, width: [32, 64]}, train: {epochs: 8, batch_size: 128}}, "
+                      "{model: {name: cnn, width: [32, 64]}, train: {epochs: 8, batch_size: 128}, noise: 0.8}]"],
+                     [CE, Method("KD uniform (2 teachers)", ["method=kd"]), AMAL]),
+        ],
+    )
+    return {s.name: s for s in (digits, fmnist, gmm, spiral)}
+
+
+def _synthetic_suite(data: str, description: str) -> Suite:
+    return Suite(
+        data, f"{description}; MLP[128,128] teacher → MLP[16] student",
+        [f"data.name={data}", "model={name: mlp, hidden: [16]}",
+         "teachers=[{model: {name: mlp, hidden: [128, 128]}, train: {epochs: 20, batch_size: 128}}]",
+         "train.epochs=20", "train.batch_size=128", "threads=1", *_AMAL_BASE],
+        [Scenario("clean", "clean labels", [], [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL]),
+         Scenario("noise40", "40 % symmetric label noise on the training split", ["data.noise=0.4"],
+                  [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL])],
+    )
+
+
+SUITES = _suites()
+
+
+def build_config(base: list[str], overrides: list[str], **top: Any) -> RunConfig:
+    data: dict[str, Any] = to_dict(RunConfig())
+    for o in [*base, *overrides]:
+        apply_override(data, o)
+    if isinstance(data.get("teachers"), list):
+        from amal.train.config import _merge
+
+        _merge(data, {"teachers": data["teachers"]}, "")
+    data.update(top)
+    cfg = from_dict(RunConfig, data)
+    cfg.validate()
+    return cfg
+
+
+def _trainval(splits: DataSplits) -> DataSplits:
+    """Train on train ∪ val; the validation set stays (for logging) but is no longer held out."""
+    s = copy.copy(splits)
+    s.train = TensorData(torch.cat([splits.train.x, splits.val.x]), torch.cat([splits.train.y, splits.val.y]))
+    s.noise_mask = torch.cat([splits.noise_mask, torch.zeros(len(splits.val), dtype=torch.bool)])
+    s.clean_train_y = torch.cat([splits.clean_train_y, splits.val.y])
+    return s
+
+
+@dataclass
+class RunRow:
+    scenario: str
+    method: str
+    seed: int
+    val_acc: float
+    test_acc: float
+    seconds: float
+    peak_mb: float
+    run_dir: str
+    note: str = ""
+    curves: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _one(cfg: RunConfig, splits: DataSplits, teachers: list, run_dir: str, device: torch.device,
+         trainval: bool) -> tuple[Any, float]:
+    data = _trainval(splits) if trainval else splits
+    return peak_extra_mb(lambda: train_student(cfg, data, teachers, run_dir, device), device=device)
+
+
+def run_method(method: Method, cfg: RunConfig, splits: DataSplits, teachers: list, run_dir: str,
+               device: torch.device, scenario: str) -> RunRow:
+    if method.grid:
+        best: tuple[float, float, Any, float, float] | None = None
+        total_s, peak = 0.0, 0.0
+        for w in KD_GRID:
+            c = copy.deepcopy(cfg)
+            c.kd.weight = w
+            out, mb = _one(c, splits, teachers, os.path.join(run_dir, f"w{w}"), device, False)
+            total_s += out.result.seconds
+            peak = max(peak, mb)
+            if best is None or out.result.best_val_acc > best[0]:
+                best = (out.result.best_val_acc, w, out, 0.0, 0.0)
+        assert best is not None
+        out = best[2]
+        return RunRow(scenario, method.label, cfg.seed, out.result.best_val_acc, float(out.result.test_acc_at_best),
+                      total_s, peak, out.run_dir, note=f"λ={best[1]}", curves=_curves(out.result.rows))
+    out, mb = _one(cfg, splits, teachers, run_dir, device, method.trainval)
+    r = out.result
+    if method.trainval:  # no held-out validation: report the last epoch
+        val, test = float(r.rows[-1]["val_acc"]), float(r.rows[-1]["test_acc"])
+    else:
+        val, test = r.best_val_acc, float(r.test_acc_at_best)
+    return RunRow(scenario, method.label, cfg.seed, val, test, r.seconds, mb, out.run_dir, curves=_curves(r.rows))
+
+
+def _curves(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"epoch": r["epoch"], "val_acc": r["val_acc"], "test_acc": r["test_acc"]} for r in rows]
+
+
+def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", device: str = "cpu",
+              epochs: int | None = None, results_dir: str = "docs/results", progress: bool = False,
+              log: Callable[[str], None] = print) -> str:
+    if name not in SUITES:
+        raise AmalError(f"unknown suite {name!r}; choose from {sorted(SUITES)}")
+    suite = SUITES[name]
+    n_seeds = seeds or suite.default_seeds
+    dev = torch.device(device)
+    rows: list[RunRow] = []
+    configs: dict[str, Any] = {}
+    start = time.perf_counter()
+    for sc in suite.scenarios:
+        for seed in range(n_seeds):
+            extra = [f"train.epochs={epochs}"] if epochs else []
+            base_cfg = build_config(suite.base, [*sc.overrides, *extra], seed=seed, device=device,
+                                    progress=progress, name=f"{sc.name}-s{seed}", out_dir=os.path.join(out_dir, name))
+            apply_threads(base_cfg)
+            splits = load_dataset(base_cfg.data.name, data_dir=base_cfg.data.data_dir,
+                                  val_fraction=base_cfg.data.val_fraction, test_fraction=base_cfg.data.test_fraction,
+                                  noise=base_cfg.data.noise, seed=seed, n_train=base_cfg.data.n_train)
+            root = os.path.join(base_cfg.out_dir, base_cfg.name)
+            os.makedirs(root, exist_ok=True)
+            teachers = prepare_teachers(base_cfg, splits, root, dev)
+            for m in sc.methods:
+                cfg = build_config(suite.base, [*sc.overrides, *extra, *m.overrides], seed=seed, device=device,
+                                   progress=progress, name=base_cfg.name, out_dir=base_cfg.out_dir)
+                configs.setdefault(f"{sc.name} / {m.label}", to_dict(cfg))
+                row = run_method(m, cfg, splits, teachers, os.path.join(root, _slug(m.label)), dev, sc.name)
+                rows.append(row)
+                log(f"{sc.name:12s} seed {seed}  {m.label:22s} val {row.val_acc:.4f}  test {row.test_acc:.4f}  "
+                    f"{row.seconds:6.1f} s  {row.peak_mb:7.1f} MB {row.note}")
+    path = write_results(suite, rows, n_seeds, configs, results_dir, time.perf_counter() - start, epochs)
+    with open(os.path.join(out_dir, name, "rows.json"), "w", encoding="utf-8") as f:
+        json.dump([r.__dict__ for r in rows], f, indent=1)
+    return path
+
+
+def _slug(label: str) -> str:
+    keep = [c.lower() if c.isalnum() else "-" for c in label]
+    return "-".join(p for p in "".join(keep).split("-") if p)
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def summarise(rows: list[RunRow]) -> list[dict[str, Any]]:
+    out = []
+    keys = list(dict.fromkeys((r.scenario, r.method) for r in rows))
+    for sc, m in keys:
+        rs = [r for r in rows if r.scenario == sc and r.method == m]
+        out.append({
+            "scenario": sc, "method": m, "n": len(rs),
+            "test": _mean_std([r.test_acc for r in rs]), "val": _mean_std([r.val_acc for r in rs]),
+            "test_mean": statistics.mean(r.test_acc for r in rs),
+            "seconds": statistics.mean(r.seconds for r in rs), "peak_mb": max(r.peak_mb for r in rs),
+            "notes": ", ".join(sorted({r.note for r in rs if r.note})),
+        })
+    return out
+
+
+def write_results(suite: Suite, rows: list[RunRow], n_seeds: int, configs: dict[str, Any], results_dir: str,
+                  seconds: float, epochs: int | None) -> str:
+    os.makedirs(results_dir, exist_ok=True)
+    fig_dir = os.path.join(results_dir, f"kd_{suite.name}")
+    os.makedirs(fig_dir, exist_ok=True)
+    cmd = f"amal bench kd --suite {suite.name} --seeds {n_seeds}" + (f" --epochs {epochs}" if epochs else "")
+    lines = [
+        f"# KD benchmark: `{suite.name}`",
+        "",
+        f"{suite.description}. Generated by `{cmd}` ({seconds / 60:.1f} min on "
+        f"{torch.get_num_threads()} CPU thread(s), torch {torch.__version__}); do not edit by hand — rerun the "
+        "command to regenerate.",
+        "",
+        "Test accuracy is mean ± std over seeds at the epoch with the best validation accuracy (train∪val rows: "
+        "last epoch, since they have no held-out validation). Every method uses the same splits, student, "
+        "teacher(s), epochs and seeds. Time is the training wall time per seed (the λ-grid row sums its grid); "
+        "peak MB is the peak extra resident memory of one training run.",
+        "",
+    ]
+    for sc in suite.scenarios:
+        summ = [s for s in summarise(rows) if s["scenario"] == sc.name]
+        if not summ:
+            continue
+        best = max(s["test_mean"] for s in summ)
+        lines += [f"## {sc.name}: {sc.description}", "",
+                  "| method | test acc | val acc | time s | peak MB | notes |", "|---|---|---|---|---|---|"]
+        for s in summ:
+            test = f"**{s['test']}**" if math.isclose(s["test_mean"], best) else s["test"]
+            lines.append(f"| {s['method']} | {test} | {s['val']} | {s['seconds']:.1f} | {s['peak_mb']:.0f} | "
+                         f"{s['notes']} |")
+        png = _plot_curves([r for r in rows if r.scenario == sc.name], os.path.join(fig_dir, f"{sc.name}.png"),
+                           f"{suite.name} / {sc.name}")
+        if png:
+            lines += ["", f"![accuracy curves]({os.path.relpath(png, results_dir)})"]
+        lines.append("")
+    lines += ["## Configuration", "", "Base overrides of this suite (applied to the `amal train` defaults):", "",
+              "```", *suite.base, "```", "", "<details><summary>Resolved config of every method</summary>", "",
+              "```yaml", yaml.safe_dump(configs, sort_keys=False).rstrip(), "```", "</details>", ""]
+    lines += ["Per-run folders (metrics, Λ snapshots, `amal report` pages) are under "
+              f"`runs/bench/{suite.name}/` after running the command; they are not committed.", ""]
+    path = os.path.join(results_dir, f"kd_{suite.name}.md")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    return path
+
+
+def _plot_curves(rows: list[RunRow], path: str, title: str) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plots are optional
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for method in dict.fromkeys(r.method for r in rows):
+        rs = [r for r in rows if r.method == method]
+        n = min(len(r.curves) for r in rs)
+        if n == 0:
+            continue
+        mean = [statistics.mean(r.curves[e]["test_acc"] for r in rs) for e in range(n)]
+        ax.plot(range(n), mean, label=method)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (mean over seeds)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def main_args(suite: str, seeds: int | None, out_dir: str, device: str, epochs: int | None,
+              results_dir: str) -> int:
+    path = run_suite(suite, seeds, out_dir, device, epochs, results_dir, progress=sys.stderr.isatty())
+    print(f"results: {path}")
+    return 0
