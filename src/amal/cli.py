@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--out-dir", default="runs/bench", help="where run folders go")
     bk.add_argument("--results-dir", default="docs/results", help="where the results page goes")
     bk.set_defaults(func=_bench_kd)
+
+    from amal.analysis import add_report_parser
+
+    add_report_parser(sub)
     return p
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import yaml
 
+from amal.analysis import build_report
 from amal.data.datasets import DataSplits, TensorData, load_dataset
 from amal.distill.recipes import apply_threads, prepare_teachers, train_student
 from amal.errors import AmalError
@@ -65,7 +66,14 @@ KD_TV = Method("KD (train∪val)", ["method=kd"], trainval=True)
 AMAL = Method("AMAL", ["method=amal"])
 AMAL_ONLINE = Method("AMAL (online)", ["method=amal", "amal.schedule=online", "amal.warmup=1"])
 AMAL_LOOKAHEAD = Method("AMAL (lookahead)", ["method=amal", "amal.engine=lookahead"])
-SINGLE_TEACHER = [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL, AMAL_ONLINE, AMAL_LOOKAHEAD]
+SUPERLOSS = Method("SuperLoss", ["method=superloss"])
+L2RW = Method("L2RW", ["method=l2rw"])
+KD_UNIFORM = Method("KD uniform", ["method=kd_uniform"])
+DGKD = Method("DGKD", ["method=dgkd"])
+TAKD = Method("TAKD", ["method=takd"])
+CLEAN = [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL]
+NOISY = [*CLEAN, SUPERLOSS, L2RW]
+MULTI = [CE, KD_UNIFORM, DGKD, AMAL]
 
 _AMAL_BASE = ["amal.update=normalized", "amal.warmup=2", "amal.every=2"]
 
@@ -75,7 +83,8 @@ def _suites() -> dict[str, Suite]:
         "digits", "scikit-learn digits, MLP[256,256] teacher → MLP[32] student (smoke suite)",
         ["data.name=digits", "model={name: mlp, hidden: [32]}", "train.epochs=30", "teachers.0.train.epochs=30",
          "threads=1", *_AMAL_BASE],
-        [Scenario("clean", "clean labels", [], [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL, AMAL_ONLINE])],
+        [Scenario("clean", "clean labels", [], [*CLEAN, AMAL_ONLINE, AMAL_LOOKAHEAD, TAKD]),
+         Scenario("noise40", "40 % symmetric label noise on the training split", ["data.noise=0.4"], NOISY)],
         default_seeds=3,
     )
     gmm = _synthetic_suite("synthetic-gmm", "the paper's 20-class Gaussian mixture (10,000 points, 14 features)")
@@ -87,13 +96,13 @@ def _suites() -> dict[str, Suite]:
         "fashion-mnist", "Fashion-MNIST (10,000 training images), CNN[32,64] teacher → CNN[8,16] student",
         fm_base,
         [
-            Scenario("clean", "clean labels", [], [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL]),
+            Scenario("clean", "clean labels", [], CLEAN),
             Scenario("noise40", "40 % symmetric label noise on the training split (teacher trained on it too)",
-                     ["data.noise=0.4"], [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL]),
+                     ["data.noise=0.4"], NOISY),
             Scenario("bad-teacher", "two teachers, the second trained on 80 % noisy labels",
                      ["teachers=[{model: {name: cnn, width: [32, 64]}, train: {epochs: 8, batch_size: 128}}, "
                       "{model: {name: cnn, width: [32, 64]}, train: {epochs: 8, batch_size: 128}, noise: 0.8}]"],
-                     [CE, Method("KD uniform (2 teachers)", ["method=kd"]), AMAL]),
+                     MULTI),
         ],
     )
     return {s.name: s for s in (digits, fmnist, gmm, spiral)}
@@ -104,10 +113,10 @@ def _synthetic_suite(data: str, description: str) -> Suite:
         data, f"{description}; MLP[128,128] teacher → MLP[16] student",
         [f"data.name={data}", "model={name: mlp, hidden: [16]}",
          "teachers=[{model: {name: mlp, hidden: [128, 128]}, train: {epochs: 20, batch_size: 128}}]",
+         "takd.assistants=[{name: mlp, hidden: [48]}]",
          "train.epochs=20", "train.batch_size=128", "threads=1", *_AMAL_BASE],
-        [Scenario("clean", "clean labels", [], [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL]),
-         Scenario("noise40", "40 % symmetric label noise on the training split", ["data.noise=0.4"],
-                  [CE, CE_TV, KD, KD_GRID_M, KD_TV, AMAL])],
+        [Scenario("clean", "clean labels", [], CLEAN),
+         Scenario("noise40", "40 % symmetric label noise on the training split", ["data.noise=0.4"], NOISY)],
     )
 
 
@@ -197,6 +206,7 @@ def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", 
     dev = torch.device(device)
     rows: list[RunRow] = []
     configs: dict[str, Any] = {}
+    reports: list[str] = []
     start = time.perf_counter()
     for sc in suite.scenarios:
         for seed in range(n_seeds):
@@ -210,15 +220,19 @@ def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", 
             root = os.path.join(base_cfg.out_dir, base_cfg.name)
             os.makedirs(root, exist_ok=True)
             teachers = prepare_teachers(base_cfg, splits, root, dev)
+            dirs = []
             for m in sc.methods:
                 cfg = build_config(suite.base, [*sc.overrides, *extra, *m.overrides], seed=seed, device=device,
                                    progress=progress, name=base_cfg.name, out_dir=base_cfg.out_dir)
                 configs.setdefault(f"{sc.name} / {m.label}", to_dict(cfg))
                 row = run_method(m, cfg, splits, teachers, os.path.join(root, _slug(m.label)), dev, sc.name)
                 rows.append(row)
+                dirs.append(row.run_dir)
                 log(f"{sc.name:12s} seed {seed}  {m.label:22s} val {row.val_acc:.4f}  test {row.test_acc:.4f}  "
                     f"{row.seconds:6.1f} s  {row.peak_mb:7.1f} MB {row.note}")
-    path = write_results(suite, rows, n_seeds, configs, results_dir, time.perf_counter() - start, epochs)
+            reports.append(build_report(dirs, out_dir=os.path.join(root, "report"),
+                                        title=f"{name} / {sc.name} / seed {seed}")["html"])
+    path = write_results(suite, rows, n_seeds, configs, results_dir, time.perf_counter() - start, epochs, reports)
     with open(os.path.join(out_dir, name, "rows.json"), "w", encoding="utf-8") as f:
         json.dump([r.__dict__ for r in rows], f, indent=1)
     return path
@@ -251,7 +265,7 @@ def summarise(rows: list[RunRow]) -> list[dict[str, Any]]:
 
 
 def write_results(suite: Suite, rows: list[RunRow], n_seeds: int, configs: dict[str, Any], results_dir: str,
-                  seconds: float, epochs: int | None) -> str:
+                  seconds: float, epochs: int | None, reports: list[str]) -> str:
     os.makedirs(results_dir, exist_ok=True)
     fig_dir = os.path.join(results_dir, f"kd_{suite.name}")
     os.makedirs(fig_dir, exist_ok=True)
@@ -288,8 +302,11 @@ def write_results(suite: Suite, rows: list[RunRow], n_seeds: int, configs: dict[
     lines += ["## Configuration", "", "Base overrides of this suite (applied to the `amal train` defaults):", "",
               "```", *suite.base, "```", "", "<details><summary>Resolved config of every method</summary>", "",
               "```yaml", yaml.safe_dump(configs, sort_keys=False).rstrip(), "```", "</details>", ""]
-    lines += ["Per-run folders (metrics, Λ snapshots, `amal report` pages) are under "
-              f"`runs/bench/{suite.name}/` after running the command; they are not committed.", ""]
+    lines += ["## Analysis reports", "",
+              "One `amal report` page per scenario and seed (Λ histograms over sweeps, λ_KD against teacher "
+              "correctness and confidence, λ_CE on noisy vs clean instances, accuracy curves). They live in the "
+              "run folders, which are written by the command and not committed:", "",
+              *[f"- `{r}`" for r in reports], ""]
     path = os.path.join(results_dir, f"kd_{suite.name}.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from torch import nn
 
 from amal.core.mixer import AMAL
 from amal.data.datasets import DataSplits, _symmetric_noise, load_dataset
+from amal.distill.baselines import BASELINES, kd_train_fn, make_baseline, takd_chain
 from amal.distill.teachers import load_teacher, save_teacher, train_classifier
 from amal.errors import AmalError
 from amal.losses import CrossEntropy, Distillation, LossTerm
@@ -40,6 +42,9 @@ def make_meta(cfg: RunConfig, model: nn.Module, teachers: list[nn.Module], split
               optimizer: torch.optim.Optimizer) -> AMAL:
     """CE and KD are AMAL with a ``fixed`` schedule, so all methods share one code path."""
     n = len(splits.train)
+    if cfg.method in BASELINES:
+        return make_baseline(cfg.method, model, teachers, n, splits.val, optimizer, weight=cfg.kd.weight,
+                             temperature=cfg.kd.temperature, **cfg.baseline)
     if cfg.method == "ce":
         return AMAL(model, [CrossEntropy()], n, None, optimizer=optimizer, schedule="fixed",
                     lambda_init={"ce": 1.0})
@@ -87,6 +92,25 @@ def _check_teacher(t: nn.Module, splits: DataSplits, path: str, device: torch.de
         raise AmalError(f"teacher {path} has {out.shape[-1]} outputs but the data has {splits.n_classes} classes")
 
 
+def train_assistants(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module], run_dir: str,
+                     device: torch.device) -> nn.Module:
+    """TAKD's chain up to the last assistant (each stage by uniform KD from the previous, same budget)."""
+    if not teachers:
+        raise AmalError("method 'takd' needs a teacher")
+    specs = cfg.takd.assistants
+    if not specs:
+        raise AmalError("method 'takd' needs at least one assistant in takd.assistants")
+    fn = kd_train_fn(splits, cfg.train, weight=cfg.kd.weight, temperature=cfg.kd.temperature, seed=cfg.seed,
+                     run_dir=os.path.join(run_dir, "takd"), progress=cfg.progress)
+
+    def build(spec: dict[str, Any]) -> nn.Module:
+        return build_model(spec, splits.input_shape, splits.n_classes).to(device)
+
+    torch.manual_seed(cfg.seed + 17)
+    res = takd_chain(teachers[0], specs[:-1], specs[-1], fn, build=build)
+    return res.student.eval()
+
+
 @torch.no_grad()
 def save_instances(path: str, splits: DataSplits, teachers: list[nn.Module], device: torch.device) -> None:
     """What the analysis needs per training instance: given and clean labels, the noise mask, and each
@@ -110,6 +134,11 @@ class StudentRun:
 
 def train_student(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module], run_dir: str,
                   device: torch.device, resume: bool = False) -> StudentRun:
+    label = cfg.method
+    if cfg.method == "takd":  # teacher → assistant(s) → student: the student distils from the last assistant
+        teachers = [train_assistants(cfg, splits, teachers, run_dir, device)]
+        cfg = copy.deepcopy(cfg)
+        cfg.method = "kd"
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, splits.input_shape, splits.n_classes).to(device)
     opt = make_optimizer(model, cfg.train)
@@ -120,11 +149,11 @@ def train_student(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module],
     meta.table.save(os.path.join(run_dir, "lambda.pt"))
     save_instances(os.path.join(run_dir, "instances.pt"), splits, teachers, device)
     stats = meta.table.stats()
-    summary = {"method": cfg.method, **result.as_dict(), "lambda": stats,
+    summary = {"method": label, **result.as_dict(), "lambda": stats,
                "sweep_records": [h.__dict__ for h in meta.history]}
     with open(os.path.join(run_dir, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
-    return StudentRun(cfg.method, result, run_dir, stats)
+    return StudentRun(label, result, run_dir, stats)
 
 
 def run(cfg: RunConfig, resume: bool = False) -> StudentRun:

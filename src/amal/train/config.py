@@ -22,6 +22,11 @@ class DataConfig:
     test_fraction: float = 0.2
     noise: float = 0.0
     n_train: int | None = None
+    noise_type: str = "symmetric"  # symmetric | asymmetric (class c -> noise_pair[c], default c + 1 mod C)
+    noise_pair: list[int] | None = None
+    augment: bool | dict[str, Any] = False  # true: random crop (pad 4) + horizontal flip; or Augment options
+    normalize: bool = False  # cifar10/cifar100: per-channel standardisation with training-set statistics
+    download: bool = False  # cifar10/cifar100: fetch the official archive into data_dir when absent
 
 
 @dataclass
@@ -55,12 +60,20 @@ class KDConfig:
 
 
 @dataclass
+class TakdConfig:
+    assistants: list[dict[str, Any]] = field(default_factory=lambda: [{"name": "mlp", "hidden": [96]}])
+
+
+METHODS = ("ce", "kd", "amal", "kd_uniform", "dgkd", "superloss", "l2rw", "takd")
+
+
+@dataclass
 class RunConfig:
     name: str = "run"
     out_dir: str = "runs"
     seed: int = 0
     device: str = "cpu"
-    method: str = "amal"  # ce | kd | amal
+    method: str = "amal"  # one of METHODS
     progress: bool = True
     threads: int | None = None  # torch CPU threads; None keeps torch's default (1 is fastest for tiny models)
     data: DataConfig = field(default_factory=DataConfig)
@@ -68,6 +81,8 @@ class RunConfig:
     teachers: list[TeacherConfig] = field(default_factory=lambda: [TeacherConfig()])
     kd: KDConfig = field(default_factory=KDConfig)
     amal: MetaConfig = field(default_factory=MetaConfig)
+    baseline: dict[str, Any] = field(default_factory=dict)  # options of dgkd / superloss / l2rw
+    takd: TakdConfig = field(default_factory=TakdConfig)
     train: OptimConfig = field(default_factory=OptimConfig)
 
     def validate(self) -> None:
@@ -76,12 +91,24 @@ class RunConfig:
         from amal.core.schedules import SCHEDULES
         from amal.core.updates import UPDATES
 
-        _one_of("method", self.method, ("ce", "kd", "amal"))
+        _one_of("method", self.method, METHODS)
+        if self.method in ("kd_uniform", "dgkd", "superloss", "l2rw"):
+            from amal.distill.baselines import baseline_options
+
+            unknown = sorted(set(self.baseline) - set(baseline_options(self.method)))
+            if unknown:
+                raise AmalError(f"unknown config key 'baseline.{unknown[0]}' for method {self.method!r} "
+                                f"(known: {', '.join(baseline_options(self.method))})")
+        for i, spec in enumerate(self.takd.assistants):
+            _one_of(f"takd.assistants.{i}.name", spec.get("name"), ("mlp", "cnn"))
         if self.method != "ce" and not self.teachers:
             raise AmalError(f"method {self.method!r} needs at least one teacher")
-        _one_of("data.name", self.data.name, ("digits", "fashion-mnist", "synthetic-gmm"))
+        _one_of("data.name", self.data.name, ("digits", "fashion-mnist", "synthetic-gmm", "synthetic-spiral",
+                                              "cifar10", "cifar100"))
         _in_range("data.noise", self.data.noise, 0.0, 1.0)
-        _one_of("model.name", self.model.get("name"), ("mlp", "cnn"))
+        _one_of("model.name", self.model.get("name"),
+                ("mlp", "cnn", "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+                 "wrn"))
         _one_of("amal.engine", self.amal.engine, sorted(ENGINES))
         _one_of("amal.schedule", self.amal.schedule, SCHEDULES)
         _one_of("amal.update", self.amal.update, sorted(UPDATES))
@@ -95,7 +122,9 @@ class RunConfig:
         _in_range("kd.weight", self.kd.weight, 0.0, 1.0, closed=True)
         sections = [("train", self.train)] + [(f"teachers.{i}.train", t.train) for i, t in enumerate(self.teachers)]
         for i, t in enumerate(self.teachers):
-            _one_of(f"teachers.{i}.model.name", t.model.get("name"), ("mlp", "cnn"))
+            _one_of(f"teachers.{i}.model.name", t.model.get("name"),
+                    ("mlp", "cnn", "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56",
+                     "resnet110", "wrn"))
             if t.noise is not None:
                 _in_range(f"teachers.{i}.noise", t.noise, 0.0, 1.0)
         for name, o in sections:
@@ -223,7 +252,7 @@ def load_config(path: str | None, overrides: list[str] | None = None) -> RunConf
 def _merge(base: dict[str, Any], user: dict[str, Any], prefix: str) -> None:
     """Deep-merge ``user`` into the defaults; unknown keys are kept so ``from_dict`` reports them."""
     for k, v in user.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict) and k not in ("model",):
+        if isinstance(v, dict) and isinstance(base.get(k), dict) and k not in ("model", "baseline"):
             _merge(base[k], v, prefix + k + ".")
         elif k == "teachers" and isinstance(v, list):
             default = to_dict(TeacherConfig())
