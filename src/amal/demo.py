@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from amal.data.datasets import load_dataset
+from amal.data.datasets import load_splits
 from amal.distill.recipes import apply_threads, prepare_teachers, train_student
 from amal.train.config import RunConfig, TeacherConfig, to_dict
 from amal.train.trainer import evaluate
@@ -40,8 +40,7 @@ def run_demo(cfg: RunConfig) -> tuple[list[dict[str, Any]], dict[str, float]]:
     if os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir)
-    splits = load_dataset(cfg.data.name, val_fraction=cfg.data.val_fraction, test_fraction=cfg.data.test_fraction,
-                          noise=cfg.data.noise, seed=cfg.seed)
+    splits = load_splits(cfg.data, cfg.seed)
     teachers = prepare_teachers(cfg, splits, run_dir, device)
     rows = []
     for method in METHODS:

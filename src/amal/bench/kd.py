@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from amal.analysis import build_report
-from amal.data.datasets import DataSplits, TensorData, load_dataset
+from amal.data.datasets import DataSplits, TensorData, load_splits
 from amal.distill.recipes import apply_threads, prepare_teachers, train_student
 from amal.errors import AmalError
 from amal.train.config import RunConfig, apply_override, from_dict, to_dict
@@ -214,9 +214,7 @@ def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", 
             base_cfg = build_config(suite.base, [*sc.overrides, *extra], seed=seed, device=device,
                                     progress=progress, name=f"{sc.name}-s{seed}", out_dir=os.path.join(out_dir, name))
             apply_threads(base_cfg)
-            splits = load_dataset(base_cfg.data.name, data_dir=base_cfg.data.data_dir,
-                                  val_fraction=base_cfg.data.val_fraction, test_fraction=base_cfg.data.test_fraction,
-                                  noise=base_cfg.data.noise, seed=seed, n_train=base_cfg.data.n_train)
+            splits = load_splits(base_cfg.data, seed)
             root = os.path.join(base_cfg.out_dir, base_cfg.name)
             os.makedirs(root, exist_ok=True)
             teachers = prepare_teachers(base_cfg, splits, root, dev)

@@ -1,8 +1,11 @@
-"""Seeded train/validation/test splits, label noise on the training split, and the index wrapper."""
+"""Seeded train/validation/test splits, symmetric or class-dependent label noise on the training split, and the
+index wrapper."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,17 +66,58 @@ def _symmetric_noise(y: Tensor, rate: float, n_classes: int, rng: np.random.Gene
     return noisy, flip
 
 
+def _asymmetric_noise(
+    y: Tensor, rate: float, n_classes: int, rng: np.random.Generator, pair: Sequence[int] | Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Class-dependent noise: a label ``c`` becomes ``pair[c]`` (default ``(c + 1) % n_classes``) with
+    probability ``rate``. The mask marks labels that actually changed (a class paired with itself never does)."""
+    if pair is None:
+        target = (torch.arange(n_classes) + 1) % n_classes
+    else:
+        target = torch.as_tensor(pair, dtype=torch.long).flatten()
+        if target.numel() != n_classes:
+            raise AmalError(f"noise_pair must give one target per class ({n_classes}), got {target.numel()}")
+        if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
+            raise AmalError(f"noise_pair targets must be classes in [0, {n_classes}), got {target.tolist()}")
+    flip = torch.from_numpy(rng.random(y.shape[0]) < rate)
+    noisy = torch.where(flip, target[y], y)
+    return noisy, noisy != y
+
+
+NOISE_TYPES = ("symmetric", "asymmetric")
+
+
+def add_label_noise(
+    y: Tensor, rate: float, n_classes: int, rng: np.random.Generator, noise_type: str = "symmetric",
+    pair: Sequence[int] | Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Noisy copy of ``y`` and the bool mask of changed labels. ``symmetric``: a flipped label goes to a uniformly
+    chosen other class; ``asymmetric``: class ``c`` goes to ``pair[c]`` (default ``c + 1`` mod C)."""
+    if noise_type == "symmetric":
+        if pair is not None:
+            raise AmalError("noise_pair only applies to noise_type 'asymmetric'")
+        return _symmetric_noise(y, rate, n_classes, rng)
+    if noise_type == "asymmetric":
+        return _asymmetric_noise(y, rate, n_classes, rng, pair)
+    raise AmalError(f"noise_type must be one of {list(NOISE_TYPES)}, got {noise_type!r}")
+
+
 def make_splits(
     x: Tensor, y: Tensor, *, test: tuple[Tensor, Tensor] | None = None, test_fraction: float = 0.2,
     val_fraction: float = 0.1, noise: float = 0.0, seed: int = 0, n_train: int | None = None,
+    noise_type: str = "symmetric", noise_pair: Sequence[int] | Tensor | None = None,
 ) -> DataSplits:
-    """Seeded splits; the validation set is carved from the training part and keeps clean labels."""
+    """Seeded splits; the validation set is carved from the training part and keeps clean labels, and so does
+    the test set: label noise (``noise_type`` ``symmetric`` or ``asymmetric``, see :func:`add_label_noise`)
+    touches the training split only."""
     if x.shape[0] != y.shape[0]:
         raise AmalError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
     if not 0 < val_fraction < 1:
         raise AmalError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if not 0 <= noise < 1:
         raise AmalError(f"noise must be in [0, 1), got {noise}")
+    if noise_type not in NOISE_TYPES:
+        raise AmalError(f"noise_type must be one of {list(NOISE_TYPES)}, got {noise_type!r}")
     rng = np.random.default_rng(seed)
     n_classes = int(max(int(y.max()), int(test[1].max()) if test is not None else 0)) + 1
     perm = torch.from_numpy(rng.permutation(x.shape[0]))
@@ -93,7 +137,7 @@ def make_splits(
         raise AmalError("the training split is empty")
     ytr = y[train_idx]
     if noise > 0:
-        noisy, mask = _symmetric_noise(ytr, noise, n_classes, rng)
+        noisy, mask = add_label_noise(ytr, noise, n_classes, rng, noise_type, noise_pair)
     else:
         noisy, mask = ytr, torch.zeros_like(ytr, dtype=torch.bool)
     return DataSplits(
@@ -102,27 +146,51 @@ def make_splits(
     )
 
 
+DATASETS = ("digits", "fashion-mnist", "synthetic-gmm", "synthetic-spiral", "cifar10", "cifar100")
+
+
 def load_dataset(
     name: str, *, data_dir: str | None = None, val_fraction: float = 0.1, test_fraction: float = 0.2,
-    noise: float = 0.0, seed: int = 0, n_train: int | None = None,
+    noise: float = 0.0, seed: int = 0, n_train: int | None = None, noise_type: str = "symmetric",
+    noise_pair: Sequence[int] | None = None, download: bool = False, normalize: bool = False,
+    sha256: str | None = None,
 ) -> DataSplits:
-    """Named data sets: ``digits`` (embedded), ``fashion-mnist`` (IDX files), ``synthetic-gmm``."""
+    """Named data sets: ``digits`` (embedded), ``fashion-mnist`` (IDX files), ``synthetic-gmm``,
+    ``synthetic-spiral``, and ``cifar10`` / ``cifar100`` (official python archives in ``data_dir``; the test
+    split is the official test set; ``download=True`` fetches a missing archive, checked against its published
+    MD5 and the given ``sha256``; ``normalize=True`` standardises each colour channel with the training
+    images' mean and standard deviation)."""
     from amal.data import sources
 
+    common = dict(val_fraction=val_fraction, noise=noise, seed=seed, n_train=n_train, noise_type=noise_type,
+                  noise_pair=noise_pair)
     if name == "digits":
         x, y = sources.load_digits()
-        return make_splits(x, y, test_fraction=test_fraction, val_fraction=val_fraction, noise=noise, seed=seed,
-                           n_train=n_train)
+        return make_splits(x, y, test_fraction=test_fraction, **common)
     if name == "fashion-mnist":
         d = data_dir or sources.FASHION_MNIST_DIR
         x, y = sources.load_fashion_mnist(d, "train")
         test = sources.load_fashion_mnist(d, "test")
-        return make_splits(x, y, test=test, val_fraction=val_fraction, noise=noise, seed=seed, n_train=n_train)
+        return make_splits(x, y, test=test, **common)
     if name == "synthetic-gmm":
         x, y = sources.synthetic_gmm(seed=seed)
-        return make_splits(x, y, test_fraction=test_fraction, val_fraction=val_fraction, noise=noise, seed=seed,
-                           n_train=n_train)
-    raise AmalError(f"unknown data set {name!r}; choose from ['digits', 'fashion-mnist', 'synthetic-gmm']")
+        return make_splits(x, y, test_fraction=test_fraction, **common)
+    if name == "synthetic-spiral":
+        x, y = sources.synthetic_spiral(seed=seed)
+        return make_splits(x, y, test_fraction=test_fraction, **common)
+    if name in ("cifar10", "cifar100"):
+        from amal.data import cifar
+
+        if data_dir is None:
+            raise AmalError(f"data set {name!r} needs data_dir (a folder holding the official archive or its "
+                            f"extracted folder)")
+        x, y = cifar.load_cifar(data_dir, name, "train", download=download, sha256=sha256)
+        xt, yt = cifar.load_cifar(data_dir, name, "test")
+        if normalize:
+            mean, std = cifar.channel_stats(x)
+            cifar.normalize(x, mean, std, inplace=True), cifar.normalize(xt, mean, std, inplace=True)
+        return make_splits(x, y, test=(xt, yt), **common)
+    raise AmalError(f"unknown data set {name!r}; choose from {list(DATASETS)}")
 
 
 class TensorLoader:
@@ -146,3 +214,12 @@ class TensorLoader:
             if self.pin_memory:
                 x, y = x.pin_memory(), y.pin_memory()
             yield x, y, idx
+
+
+def load_splits(data: Any, seed: int) -> DataSplits:
+    """Splits for a ``DataConfig`` (the ``data:`` section of a run config)."""
+    return load_dataset(
+        data.name, data_dir=data.data_dir, val_fraction=data.val_fraction, test_fraction=data.test_fraction,
+        noise=data.noise, seed=seed, n_train=data.n_train, noise_type=data.noise_type, noise_pair=data.noise_pair,
+        download=data.download, normalize=data.normalize,
+    )

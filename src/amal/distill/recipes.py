@@ -14,7 +14,8 @@ import yaml
 from torch import nn
 
 from amal.core.mixer import AMAL
-from amal.data.datasets import DataSplits, _symmetric_noise, load_dataset
+from amal.data.augment import build_augment
+from amal.data.datasets import DataSplits, _symmetric_noise, load_splits
 from amal.distill.baselines import BASELINES, kd_train_fn, make_baseline, takd_chain
 from amal.distill.teachers import load_teacher, save_teacher, train_classifier
 from amal.errors import AmalError
@@ -80,7 +81,8 @@ def _teacher(i: int, tc: TeacherConfig, cfg: RunConfig, splits: DataSplits, run_
         rng = np.random.default_rng(cfg.seed + 7919 * (i + 1))
         labels, _ = _symmetric_noise(splits.train.y, tc.noise, splits.n_classes, rng)
     res = train_classifier(model, splits, tc.train, seed=cfg.seed + i + 1, run_dir=os.path.join(run_dir, f"teacher{i}"),
-                           progress=cfg.progress, desc=f"teacher{i}", train_labels=labels)
+                           progress=cfg.progress, desc=f"teacher{i}", train_labels=labels,
+                           augment=build_augment(cfg.data.augment))
     save_teacher(model, tc.model, splits.input_shape, splits.n_classes, path, info=res.as_dict())
     return model.eval()
 
@@ -144,7 +146,7 @@ def train_student(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module],
     opt = make_optimizer(model, cfg.train)
     meta = make_meta(cfg, model, teachers, splits, opt)
     trainer = Trainer(model, meta, opt, splits.train, splits.val, cfg.train, test=splits.test, run_dir=run_dir,
-                      seed=cfg.seed, progress=cfg.progress, desc=cfg.method)
+                      seed=cfg.seed, progress=cfg.progress, desc=cfg.method, augment=build_augment(cfg.data.augment))
     result = trainer.fit(resume=resume)
     meta.table.save(os.path.join(run_dir, "lambda.pt"))
     save_instances(os.path.join(run_dir, "instances.pt"), splits, teachers, device)
@@ -170,9 +172,7 @@ def run(cfg: RunConfig, resume: bool = False) -> StudentRun:
         _check_same_config(cfg_path, cfg)
     with open(cfg_path, "w", encoding="utf-8") as f:
         yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
-    splits = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, val_fraction=cfg.data.val_fraction,
-                          test_fraction=cfg.data.test_fraction, noise=cfg.data.noise, seed=cfg.seed,
-                          n_train=cfg.data.n_train)
+    splits = load_splits(cfg.data, cfg.seed)
     teachers = prepare_teachers(cfg, splits, run_dir, device) if cfg.method != "ce" else []
     return train_student(cfg, splits, teachers, os.path.join(run_dir, "student"), device, resume=resume)
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from amal.core.mixer import AMAL
+from amal.data.augment import build_augment
 from amal.data.datasets import DataSplits, TensorData
 from amal.errors import AmalError
 from amal.losses import CrossEntropy
@@ -23,6 +24,7 @@ from amal.train.trainer import FitResult, Trainer, make_optimizer
 def train_classifier(
     model: nn.Module, splits: DataSplits, cfg: OptimConfig, *, seed: int, run_dir: str | None, progress: bool,
     desc: str, train_labels: torch.Tensor | None = None, on_epoch_end: Callable[[int], None] | None = None,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
 ) -> FitResult:
     """Plain cross-entropy training, best checkpoint by validation accuracy."""
     train = splits.train if train_labels is None else TensorData(splits.train.x, train_labels)
@@ -30,7 +32,7 @@ def train_classifier(
     meta = AMAL(model, [CrossEntropy()], len(train), None, optimizer=opt, schedule="fixed",
                 lambda_init={"ce": 1.0})
     trainer = Trainer(model, meta, opt, train, splits.val, cfg, test=splits.test, run_dir=run_dir, seed=seed,
-                      progress=progress, desc=desc)
+                      progress=progress, desc=desc, augment=augment)
     result = trainer.fit(resume=run_dir is not None, on_epoch_end=on_epoch_end)
     trainer.load_best()
     return result
@@ -56,14 +58,12 @@ def load_teacher(path: str, device: torch.device | str = "cpu") -> nn.Module:
 def teach(cfg: RunConfig, out_path: str, snapshots: list[int] | None = None) -> dict[str, Any]:
     """``amal teach``: train ``cfg.teachers[0]`` on ``cfg.data`` and save it (plus snapshots at chosen
     epochs, usable together as several teachers)."""
-    from amal.data.datasets import load_dataset
+    from amal.data.datasets import load_splits
     from amal.train.trainer import evaluate
 
     device = torch.device(cfg.device)
     tc = cfg.teachers[0]
-    splits = load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, val_fraction=cfg.data.val_fraction,
-                          test_fraction=cfg.data.test_fraction, noise=cfg.data.noise, seed=cfg.seed,
-                          n_train=cfg.data.n_train)
+    splits = load_splits(cfg.data, cfg.seed)
     bad = [e for e in snapshots or [] if not 1 <= e <= tc.train.epochs]
     if bad:
         raise AmalError(f"snapshot epochs {bad} outside 1..{tc.train.epochs}")
@@ -79,7 +79,7 @@ def teach(cfg: RunConfig, out_path: str, snapshots: list[int] | None = None) -> 
             written.append(path)
 
     res = train_classifier(model, splits, tc.train, seed=cfg.seed, run_dir=f"{stem}.run", progress=cfg.progress,
-                           desc="teacher", on_epoch_end=snapshot)
+                           desc="teacher", on_epoch_end=snapshot, augment=build_augment(cfg.data.augment))
     save_teacher(model, tc.model, splits.input_shape, splits.n_classes, out_path, info=res.as_dict())
     return {"path": out_path, "snapshots": written, "val_acc": evaluate(model, splits.val, device)["acc"],
             "test_acc": evaluate(model, splits.test, device)["acc"], "best_epoch": res.best_epoch}

@@ -1,5 +1,6 @@
-"""Small reference models; each ends in an ``nn.Linear`` named ``head``."""
+"""Reference models; each ends in an ``nn.Linear`` named ``head``."""
 
-from amal.models.zoo import MLP, SmallCNN, build_model
+from amal.models.resnet import RESNET_DEPTHS, ResNet, WideResNet, cifar_resnet
+from amal.models.zoo import MLP, MODEL_NAMES, SmallCNN, build_model
 
-__all__ = ["MLP", "SmallCNN", "build_model"]
+__all__ = ["MLP", "MODEL_NAMES", "RESNET_DEPTHS", "ResNet", "SmallCNN", "WideResNet", "build_model", "cifar_resnet"]

@@ -1,4 +1,5 @@
-"""Reference models. Each exposes its output layer as ``self.head`` (an ``nn.Linear``)."""
+"""Reference models: MLP, a small CNN, CIFAR ResNets and WRN-16-k (see :mod:`amal.models.resnet`). Each exposes
+its output layer as ``self.head`` (an ``nn.Linear``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 from torch import Tensor, nn
 
 from amal.errors import AmalError
+from amal.models.resnet import RESNET_DEPTHS, ResNet, WideResNet
+
+MODEL_NAMES = ("mlp", "cnn", *RESNET_DEPTHS, "wrn")
 
 
 class MLP(nn.Module):
@@ -47,16 +51,27 @@ class SmallCNN(nn.Module):
 
 
 def build_model(spec: dict[str, Any], input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
-    """Build from a config mapping such as ``{"name": "mlp", "hidden": [64]}``."""
+    """Build from a config mapping such as ``{"name": "mlp", "hidden": [64]}``, ``{"name": "resnet20"}`` or
+    ``{"name": "wrn", "width": 2, "dropout": 0.3}`` (WRN-16-k; ``k`` is an alias of ``width``, ``depth``
+    defaults to 16)."""
     spec = dict(spec)
     name = spec.pop("name", None)
     try:
         if name == "mlp":
             return MLP(math.prod(input_shape), n_classes, **spec)
-        if name == "cnn":
+        if name in MODEL_NAMES:  # the convolutional ones
             if len(input_shape) != 3:
-                raise AmalError(f"model 'cnn' needs image inputs [C, H, W], got shape {input_shape}")
-            return SmallCNN(input_shape[0], n_classes, **spec)
+                raise AmalError(f"model {name!r} needs image inputs [C, H, W], got shape {input_shape}")
+            if name == "cnn":
+                return SmallCNN(input_shape[0], n_classes, **spec)
+            if name == "wrn":
+                if "k" in spec:
+                    if "width" in spec:
+                        raise AmalError("model 'wrn' takes its width factor as 'width' or 'k', not both")
+                    spec["width"] = spec.pop("k")
+                k = spec.pop("width", 1)
+                return WideResNet(k=k, n_classes=n_classes, in_channels=input_shape[0], **spec)
+            return ResNet(RESNET_DEPTHS[name], n_classes=n_classes, in_channels=input_shape[0], **spec)
     except TypeError as e:
         raise AmalError(f"bad option for model {name!r}: {e}") from None
-    raise AmalError(f"unknown model {name!r}; choose from ['mlp', 'cnn']")
+    raise AmalError(f"unknown model {name!r}; choose from {list(MODEL_NAMES)}")

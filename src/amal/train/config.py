@@ -90,6 +90,8 @@ class RunConfig:
         from amal.core.engines import ENGINES
         from amal.core.schedules import SCHEDULES
         from amal.core.updates import UPDATES
+        from amal.data.datasets import DATASETS
+        from amal.models.zoo import MODEL_NAMES
 
         _one_of("method", self.method, METHODS)
         if self.method in ("kd_uniform", "dgkd", "superloss", "l2rw"):
@@ -100,15 +102,13 @@ class RunConfig:
                 raise AmalError(f"unknown config key 'baseline.{unknown[0]}' for method {self.method!r} "
                                 f"(known: {', '.join(baseline_options(self.method))})")
         for i, spec in enumerate(self.takd.assistants):
-            _one_of(f"takd.assistants.{i}.name", spec.get("name"), ("mlp", "cnn"))
+            _one_of(f"takd.assistants.{i}.name", spec.get("name"), MODEL_NAMES)
         if self.method != "ce" and not self.teachers:
             raise AmalError(f"method {self.method!r} needs at least one teacher")
-        _one_of("data.name", self.data.name, ("digits", "fashion-mnist", "synthetic-gmm", "synthetic-spiral",
-                                              "cifar10", "cifar100"))
+        _one_of("data.name", self.data.name, DATASETS)
+        _one_of("data.noise_type", self.data.noise_type, ("symmetric", "asymmetric"))
         _in_range("data.noise", self.data.noise, 0.0, 1.0)
-        _one_of("model.name", self.model.get("name"),
-                ("mlp", "cnn", "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-                 "wrn"))
+        _one_of("model.name", self.model.get("name"), MODEL_NAMES)
         _one_of("amal.engine", self.amal.engine, sorted(ENGINES))
         _one_of("amal.schedule", self.amal.schedule, SCHEDULES)
         _one_of("amal.update", self.amal.update, sorted(UPDATES))
@@ -122,9 +122,7 @@ class RunConfig:
         _in_range("kd.weight", self.kd.weight, 0.0, 1.0, closed=True)
         sections = [("train", self.train)] + [(f"teachers.{i}.train", t.train) for i, t in enumerate(self.teachers)]
         for i, t in enumerate(self.teachers):
-            _one_of(f"teachers.{i}.model.name", t.model.get("name"),
-                    ("mlp", "cnn", "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56",
-                     "resnet110", "wrn"))
+            _one_of(f"teachers.{i}.model.name", t.model.get("name"), MODEL_NAMES)
             if t.noise is not None:
                 _in_range(f"teachers.{i}.noise", t.noise, 0.0, 1.0)
         for name, o in sections:

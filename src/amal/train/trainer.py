@@ -84,7 +84,7 @@ class Trainer:
     def __init__(
         self, model: nn.Module, meta: AMAL, optimizer: torch.optim.Optimizer, train: Dataset, val: Dataset,
         cfg: OptimConfig, *, test: Dataset | None = None, run_dir: str | None = None, seed: int = 0,
-        progress: bool = False, desc: str = "train",
+        progress: bool = False, desc: str = "train", augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
     ) -> None:
         if len(train) == 0:  # type: ignore[arg-type]
             raise AmalError("the training set is empty")
@@ -97,6 +97,7 @@ class Trainer:
         self.device = next(model.parameters()).device
         self.log = MetricsLog(run_dir)
         self.best_state: dict[str, Tensor] | None = None
+        self.augment = augment  # applied to training steps only, seeded per epoch (resume stays exact)
 
     def _loader(self, epoch: int, stream: int) -> Iterable[Any]:
         """A fresh, seeded order per (epoch, stream): resuming at any epoch reproduces the data order."""
@@ -158,7 +159,10 @@ class Trainer:
             self.model.train()
             tot_loss, tot_correct, n = 0.0, 0, 0
             term_sums: dict[str, float] = {}
+            aug_gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 7 + 2)
             for raw in self._loader(epoch, 0):
+                if self.augment is not None:
+                    raw = (self.augment(raw[0], aug_gen), raw[1], raw[2])
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
                     loss, logits = self.meta.loss(raw, lr=lr)
                 if not torch.isfinite(loss):
