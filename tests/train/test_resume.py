@@ -97,3 +97,42 @@ def test_safe_load_refuses_pickled_objects(tmp_path):
         safe_load(str(path))
     with pytest.raises(AmalError, match="not found"):
         safe_load(str(tmp_path / "missing.pt"))
+
+
+def test_augmented_run_resumes_exactly(tmp_path):
+    """Augmentation draws from a per-epoch seeded generator, so an interrupted run still resumes exactly."""
+    from amal.core.mixer import AMAL
+    from amal.data.augment import Augment
+    from amal.data.datasets import TensorData, make_splits
+    from amal.losses import CrossEntropy
+    from amal.models import SmallCNN
+    from amal.train.config import OptimConfig
+    from amal.train.trainer import Trainer, make_optimizer
+
+    x = torch.rand(120, 1, 8, 8)
+    y = torch.randint(0, 3, (120,))
+    splits = make_splits(x, y, seed=0)
+    cfg = OptimConfig(epochs=3, batch_size=32)
+
+    def run(run_dir, stop=None):
+        torch.manual_seed(0)
+        model = SmallCNN(1, 3, width=(4,))
+        opt = make_optimizer(model, cfg)
+        meta = AMAL(model, [CrossEntropy()], len(splits.train), None, optimizer=opt, schedule="fixed",
+                    lambda_init={"ce": 1.0})
+        tr = Trainer(model, meta, opt, TensorData(splits.train.x, splits.train.y), splits.val, cfg,
+                     run_dir=str(run_dir), augment=Augment(pad=2))
+
+        def hook(epoch):
+            if stop is not None and epoch == stop:
+                raise Interrupt
+
+        tr.fit(resume=True, on_epoch_end=hook)
+        return model
+
+    full = run(tmp_path / "a")
+    with pytest.raises(Interrupt):
+        run(tmp_path / "b", stop=0)
+    resumed = run(tmp_path / "b")
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k

@@ -68,9 +68,7 @@ def prepare_teachers(cfg: RunConfig, splits: DataSplits, run_dir: str, device: t
 def _teacher(i: int, tc: TeacherConfig, cfg: RunConfig, splits: DataSplits, run_dir: str,
              device: torch.device) -> nn.Module:
     if tc.path:
-        t = load_teacher(tc.path, device)
-        _check_teacher(t, splits, tc.path, device)
-        return t
+        return load_teacher(tc.path, device, splits.input_shape, splits.n_classes)
     path = os.path.join(run_dir, f"teacher{i}.pt")
     if os.path.exists(path):
         return load_teacher(path, device)
@@ -85,13 +83,6 @@ def _teacher(i: int, tc: TeacherConfig, cfg: RunConfig, splits: DataSplits, run_
                            augment=build_augment(cfg.data.augment))
     save_teacher(model, tc.model, splits.input_shape, splits.n_classes, path, info=res.as_dict())
     return model.eval()
-
-
-def _check_teacher(t: nn.Module, splits: DataSplits, path: str, device: torch.device) -> None:
-    with torch.no_grad():
-        out = t.eval()(splits.val.x[:2].to(device))
-    if out.shape[-1] != splits.n_classes:
-        raise AmalError(f"teacher {path} has {out.shape[-1]} outputs but the data has {splits.n_classes} classes")
 
 
 def train_assistants(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module], run_dir: str,

@@ -44,12 +44,19 @@ def save_teacher(model: nn.Module, spec: dict[str, Any], input_shape: tuple[int,
                  "state_dict": model.state_dict(), "info": info or {}}, path)
 
 
-def load_teacher(path: str, device: torch.device | str = "cpu") -> nn.Module:
+def load_teacher(path: str, device: torch.device | str = "cpu", input_shape: tuple[int, ...] | None = None,
+                 n_classes: int | None = None) -> nn.Module:
+    """Load a saved teacher; with ``input_shape``/``n_classes``, refuse one made for other data."""
     if not os.path.exists(path):
         raise AmalError(f"teacher file not found: {path}")
     st = safe_load(path, map_location=device)
     if not isinstance(st, dict) or "model_spec" not in st:
         raise AmalError(f"{path} is not a teacher saved by amal (no model_spec)")
+    if input_shape is not None and tuple(st["input_shape"]) != tuple(input_shape):
+        raise AmalError(f"teacher {path} expects inputs of shape {tuple(st['input_shape'])} but the data has "
+                        f"{tuple(input_shape)}")
+    if n_classes is not None and int(st["n_classes"]) != n_classes:
+        raise AmalError(f"teacher {path} has {st['n_classes']} outputs but the data has {n_classes} classes")
     model = build_model(st["model_spec"], tuple(st["input_shape"]), int(st["n_classes"]))
     model.load_state_dict(st["state_dict"])
     return model.to(device).eval()
