@@ -1,5 +1,5 @@
-"""Command line: ``amal demo`` and ``amal train``. Every user error is one line on stderr and a
-non-zero exit; tracebacks are kept for real bugs."""
+"""Command line: ``amal demo``, ``train``, ``teach``, ``bench kd`` and ``report``. Every user error is one
+line on stderr and a non-zero exit; tracebacks are kept for real bugs."""
 
 from __future__ import annotations
 

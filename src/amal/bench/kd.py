@@ -185,8 +185,8 @@ def run_method(method: Method, cfg: RunConfig, splits: DataSplits, teachers: lis
                       total_s, peak, out.run_dir, note=f"λ={best[1]}", curves=_curves(out.result.rows))
     out, mb = _one(cfg, splits, teachers, run_dir, device, method.trainval)
     r = out.result
-    if method.trainval:  # no held-out validation: report the last epoch
-        val, test = float(r.rows[-1]["val_acc"]), float(r.rows[-1]["test_acc"])
+    if method.trainval:  # no held-out validation (val is in the training set): report the last epoch
+        val, test = math.nan, float(r.rows[-1]["test_acc"])
     else:
         val, test = r.best_val_acc, float(r.test_acc_at_best)
     return RunRow(scenario, method.label, cfg.seed, val, test, r.seconds, mb, out.run_dir, curves=_curves(r.rows))
@@ -226,7 +226,7 @@ def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", 
                 row = run_method(m, cfg, splits, teachers, os.path.join(root, _slug(m.label)), dev, sc.name)
                 rows.append(row)
                 dirs.append(row.run_dir)
-                log(f"{sc.name:12s} seed {seed}  {m.label:22s} val {row.val_acc:.4f}  test {row.test_acc:.4f}  "
+                log(f"{sc.name:12s} seed {seed}  {m.label:22s} val {row.val_acc:6.4f}  test {row.test_acc:.4f}  "
                     f"{row.seconds:6.1f} s  {row.peak_mb:7.1f} MB {row.note}")
             reports.append(build_report(dirs, out_dir=os.path.join(root, "report"),
                                         title=f"{name} / {sc.name} / seed {seed}")["html"])
@@ -237,11 +237,13 @@ def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", 
 
 
 def _slug(label: str) -> str:
-    keep = [c.lower() if c.isalnum() else "-" for c in label]
+    keep = [c.lower() if c.isascii() and c.isalnum() else "-" for c in label.replace("λ", "lambda")]
     return "-".join(p for p in "".join(keep).split("-") if p)
 
 
 def _mean_std(values: list[float]) -> str:
+    if any(math.isnan(v) for v in values):
+        return "n/a"
     if len(values) == 1:
         return f"{values[0]:.4f}"
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
@@ -276,8 +278,8 @@ def write_results(suite: Suite, rows: list[RunRow], n_seeds: int, configs: dict[
         "command to regenerate.",
         "",
         "Test accuracy is mean ± std over seeds at the epoch with the best validation accuracy (train∪val rows: "
-        "last epoch, since they have no held-out validation). Every method uses the same splits, student, "
-        "teacher(s), epochs and seeds. Time is the training wall time per seed (the λ-grid row sums its grid); "
+        "last epoch, since they have no held-out validation; their val acc is n/a). Every method uses the same "
+        "splits, student, teacher(s), epochs and seeds. Time is the training wall time per seed (the λ-grid row sums its grid); "
         "peak MB is the peak extra resident memory of one training run.",
         "",
     ]

@@ -216,7 +216,9 @@ def takd_chain(
 
 
 def kd_train_fn(splits: Any, cfg: Any, *, weight: float = 0.9, temperature: float = 4.0, seed: int = 0,
-                run_dir: str | None = None, progress: bool = False) -> Callable[[nn.Module, list[nn.Module]], Any]:
+                run_dir: str | None = None, progress: bool = False,
+                augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+                ) -> Callable[[nn.Module, list[nn.Module]], Any]:
     """A ``train_fn`` for :func:`takd_chain`: uniform KD from the given teachers with the ``Trainer``
     (``cfg``: an ``OptimConfig``; ``splits``: ``DataSplits``), best-validation weights restored. Stage
     ``i`` uses seed ``seed + i`` and ``run_dir/stage<i>`` (checkpointed and resumed when ``run_dir`` is
@@ -231,7 +233,7 @@ def kd_train_fn(splits: Any, cfg: Any, *, weight: float = 0.9, temperature: floa
         meta = kd_uniform(model, teachers, len(splits.train), opt, weight=weight, temperature=temperature)
         stage_dir = os.path.join(run_dir, f"stage{i}") if run_dir else None
         trainer = Trainer(model, meta, opt, splits.train, splits.val, cfg, test=splits.test, run_dir=stage_dir,
-                          seed=seed + i, progress=progress, desc=f"takd stage{i}")
+                          seed=seed + i, progress=progress, desc=f"takd stage{i}", augment=augment)
         results.append(trainer.fit(resume=stage_dir is not None))
         trainer.load_best()
         return model

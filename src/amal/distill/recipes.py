@@ -74,10 +74,7 @@ def _teacher(i: int, tc: TeacherConfig, cfg: RunConfig, splits: DataSplits, run_
         return load_teacher(path, device)
     torch.manual_seed(cfg.seed + 101 * (i + 1))
     model = build_model(tc.model, splits.input_shape, splits.n_classes).to(device)
-    labels = None
-    if tc.noise:
-        rng = np.random.default_rng(cfg.seed + 7919 * (i + 1))
-        labels, _ = _symmetric_noise(splits.train.y, tc.noise, splits.n_classes, rng)
+    labels = noisy_teacher_labels(tc, splits, cfg.seed, i)
     res = train_classifier(model, splits, tc.train, seed=cfg.seed + i + 1, run_dir=os.path.join(run_dir, f"teacher{i}"),
                            progress=cfg.progress, desc=f"teacher{i}", train_labels=labels,
                            augment=build_augment(cfg.data.augment))
@@ -94,7 +91,8 @@ def train_assistants(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Modul
     if not specs:
         raise AmalError("method 'takd' needs at least one assistant in takd.assistants")
     fn = kd_train_fn(splits, cfg.train, weight=cfg.kd.weight, temperature=cfg.kd.temperature, seed=cfg.seed,
-                     run_dir=os.path.join(run_dir, "takd"), progress=cfg.progress)
+                     run_dir=os.path.join(run_dir, "takd"), progress=cfg.progress,
+                     augment=build_augment(cfg.data.augment))
 
     def build(spec: dict[str, Any]) -> nn.Module:
         return build_model(spec, splits.input_shape, splits.n_classes).to(device)
@@ -115,6 +113,14 @@ def save_instances(path: str, splits: DataSplits, teachers: list[nn.Module], dev
                                  for s in range(0, len(splits.train), 1024)]))
     atomic_save({"y": splits.train.y.clone(), "clean_y": splits.clean_train_y.clone(),
                  "noise_mask": splits.noise_mask.clone(), "teacher_logits": logits}, path)
+
+
+def noisy_teacher_labels(tc: TeacherConfig, splits: DataSplits, seed: int, i: int) -> torch.Tensor | None:
+    """Training labels with ``tc.noise`` extra symmetric noise (to make a deliberately bad teacher), or None."""
+    if not tc.noise:
+        return None
+    rng = np.random.default_rng(seed + 7919 * (i + 1))
+    return _symmetric_noise(splits.train.y, tc.noise, splits.n_classes, rng)[0]
 
 
 @dataclass

@@ -66,9 +66,11 @@ def teach(cfg: RunConfig, out_path: str, snapshots: list[int] | None = None) -> 
     """``amal teach``: train ``cfg.teachers[0]`` on ``cfg.data`` and save it (plus snapshots at chosen
     epochs, usable together as several teachers)."""
     from amal.data.datasets import load_splits
+    from amal.distill.recipes import apply_threads, noisy_teacher_labels
     from amal.train.trainer import evaluate
 
     device = torch.device(cfg.device)
+    apply_threads(cfg)
     tc = cfg.teachers[0]
     splits = load_splits(cfg.data, cfg.seed)
     bad = [e for e in snapshots or [] if not 1 <= e <= tc.train.epochs]
@@ -86,7 +88,8 @@ def teach(cfg: RunConfig, out_path: str, snapshots: list[int] | None = None) -> 
             written.append(path)
 
     res = train_classifier(model, splits, tc.train, seed=cfg.seed, run_dir=f"{stem}.run", progress=cfg.progress,
-                           desc="teacher", on_epoch_end=snapshot, augment=build_augment(cfg.data.augment))
+                           desc="teacher", on_epoch_end=snapshot, augment=build_augment(cfg.data.augment),
+                           train_labels=noisy_teacher_labels(tc, splits, cfg.seed, 0))
     save_teacher(model, tc.model, splits.input_shape, splits.n_classes, out_path, info=res.as_dict())
     return {"path": out_path, "snapshots": written, "val_acc": evaluate(model, splits.val, device)["acc"],
             "test_acc": evaluate(model, splits.test, device)["acc"], "best_epoch": res.best_epoch}

@@ -97,6 +97,9 @@ class RunConfig:
         if self.method in ("kd_uniform", "dgkd", "superloss", "l2rw"):
             from amal.distill.baselines import baseline_options
 
+            shared = sorted({"weight", "temperature"} & set(self.baseline))
+            if shared:
+                raise AmalError(f"baseline.{shared[0]} is set by kd.{shared[0]}; remove it from baseline:")
             unknown = sorted(set(self.baseline) - set(baseline_options(self.method)))
             if unknown:
                 raise AmalError(f"unknown config key 'baseline.{unknown[0]}' for method {self.method!r} "
@@ -120,6 +123,10 @@ class RunConfig:
         if self.kd.temperature <= 0:
             raise AmalError(f"kd.temperature must be positive, got {self.kd.temperature}")
         _in_range("kd.weight", self.kd.weight, 0.0, 1.0, closed=True)
+        if self.threads is not None and self.threads < 1:
+            raise AmalError(f"threads must be >= 1, got {self.threads}")
+        if self.data.name in ("cifar10", "cifar100") and not self.data.data_dir:
+            raise AmalError(f"data.data_dir is required for {self.data.name} (the folder with the python archive)")
         sections = [("train", self.train)] + [(f"teachers.{i}.train", t.train) for i, t in enumerate(self.teachers)]
         for i, t in enumerate(self.teachers):
             _one_of(f"teachers.{i}.model.name", t.model.get("name"), MODEL_NAMES)
