@@ -279,8 +279,8 @@ def write_results(suite: Suite, rows: list[RunRow], n_seeds: int, configs: dict[
         "",
         "Test accuracy is mean ± std over seeds at the epoch with the best validation accuracy (train∪val rows: "
         "last epoch, since they have no held-out validation; their val acc is n/a). Every method uses the same "
-        "splits, student, teacher(s), epochs and seeds. Time is the training wall time per seed (the λ-grid row sums its grid); "
-        "peak MB is the peak extra resident memory of one training run.",
+        "splits, student, teacher(s), epochs and seeds. Time is the training wall time per seed (the λ-grid row "
+        "sums its grid); peak MB is the peak extra resident memory of one training run.",
         "",
     ]
     for sc in suite.scenarios:
