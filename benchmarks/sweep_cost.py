@@ -36,7 +36,7 @@ from amal import AMAL, CrossEntropy, Distillation
 from amal.data import Indexed, TensorData
 from amal.data.sources import FASHION_MNIST_DIR
 from amal.models.zoo import SmallCNN
-from amal.utils import peak_extra_mb
+from amal.utils import peak_extra_mb, tight_cpu_accounting
 
 SEED = 0
 LR = 0.05
@@ -162,31 +162,65 @@ def sweep_once(amal: AMAL, loader: Iterable, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def train(amal: AMAL, opt: torch.optim.Optimizer, loader: DataLoader, epochs: int,
-          device: torch.device) -> dict[str, Any]:
-    """The training loop as a user writes it: ``start_epoch`` (sweeps when due), then one SGD step per batch."""
-    model = amal.model
-    reseed(loader)
-    epoch_s: list[float] = []
-    sweep_s: list[float] = []
-    sync(device)
-    t_start = time.perf_counter()
-    for e in range(epochs):
+class TrainingRun:
+    """The training loop as a user writes it: ``start_epoch`` (sweeps when due), then one SGD step per batch.
+
+    A run advances one step at a time so that two runs can be interleaved batch by batch: on a shared
+    machine, load that comes and goes then slows both alike instead of whichever happened to run then.
+    """
+
+    def __init__(self, amal: AMAL, opt: torch.optim.Optimizer, loader: DataLoader, device: torch.device) -> None:
+        self.amal, self.opt, self.loader, self.device = amal, opt, loader, device
+        self.epoch_s: list[float] = []  # training steps (with their data loading) per epoch
+        self.sweep_s: list[float] = []  # start_epoch calls that swept
+        self.start_s: list[float] = []  # every start_epoch call
+        self._it: Any = None
+        reseed(loader)
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.epoch_s) + sum(self.start_s)
+
+    def start(self, e: int) -> None:
+        sync(self.device)
         t0 = time.perf_counter()
-        rec = amal.start_epoch(e, loader)
-        sync(device)
-        t1 = time.perf_counter()
+        rec = self.amal.start_epoch(e, self.loader)
+        sync(self.device)
+        dt = time.perf_counter() - t0
+        self.start_s.append(dt)
         if rec is not None:
-            sweep_s.append(t1 - t0)
-        model.train()
-        for raw in loader:
-            loss, _ = amal.loss(raw)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        sync(device)
-        epoch_s.append(time.perf_counter() - t1)
-    return {"total_s": time.perf_counter() - t_start, "epoch_s": epoch_s, "sweep_s": sweep_s}
+            self.sweep_s.append(dt)
+        self.amal.model.train()
+        self._it = iter(self.loader)
+        self.epoch_s.append(0.0)
+
+    def step(self) -> bool:
+        """One training step; False (and nothing timed) when the epoch's batches are used up."""
+        t0 = time.perf_counter()
+        try:
+            raw = next(self._it)
+        except StopIteration:
+            return False
+        loss, _ = self.amal.loss(raw)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        sync(self.device)
+        self.epoch_s[-1] += time.perf_counter() - t0
+        return True
+
+
+def train_interleaved(runs: list[TrainingRun], epochs: int) -> None:
+    """Every run trains ``epochs`` epochs; their steps alternate, the order flipping every batch."""
+    for e in range(epochs):
+        for run in runs if e % 2 == 0 else runs[::-1]:
+            run.start(e)
+        live, k = list(runs), 0
+        while live:
+            order = live if k % 2 == 0 else live[::-1]
+            live = [r for r in order if r.step()]
+            live.sort(key=runs.index)
+            k += 1
 
 
 # ----------------------------------------------------------------------------- breakdown
@@ -275,8 +309,9 @@ class ProjNet(nn.Module):
 
 
 def wide_head_memory(n_train: int, n_val: int, batch_size: int, device: torch.device,
-                     d_in: int = 256, dim: int = 2048, n_classes: int = 1000) -> tuple[float, float]:
-    """Peak extra MB and seconds of one sweep with a ``n_classes``-way head on ``dim``-d features."""
+                     d_in: int = 256, dim: int = 2048, n_classes: int = 1000) -> tuple[float, float, float | None]:
+    """Peak extra MB, seconds and (CPU) tensor-peak MB of one sweep with a ``n_classes``-way head on
+    ``dim``-d features."""
     g = torch.Generator().manual_seed(SEED + 1)
     n = n_train + n_val
     x = torch.randn(n, d_in, generator=g)
@@ -288,7 +323,8 @@ def wide_head_memory(n_train: int, n_val: int, batch_size: int, device: torch.de
     amal, _ = make_amal(student, teacher, n_train, val_d, "epochs")
     sweep_once(amal, loader, device)  # warm-up: one-time allocations are not the sweep's
     seconds, mb = peak_extra_mb(lambda: sweep_once(amal, loader, device), device)
-    return mb, seconds
+    tensors = peak_extra_mb(lambda: amal.sweep(loader), device, "tensors")[1] if device.type == "cpu" else None
+    return mb, seconds, tensors
 
 
 # ----------------------------------------------------------------------------- main
@@ -344,6 +380,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.1f}"
@@ -379,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     teacher.eval()
 
     emit("device", str(device) if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})")
-    emit("cpu", platform.processor() or platform.machine())
+    emit("cpu", f"{_cpu_name()} ({os.cpu_count()} logical cores)")
     emit("torch", torch.__version__)
     emit("threads", torch.get_num_threads())
     emit("data_set", setup.name)
@@ -394,15 +448,14 @@ def main(argv: list[str] | None = None) -> int:
     emit("teacher_train_s", teacher_s)
     emit("sweep_settings", "engine=last_layer fit=3 inner_steps=5 val_batch=1000 update=sgd")
     emit("epochs", args.epochs)
+    emit("load_average_start", _loadavg())
     emit("repeats", args.repeats)
 
-    # -- sweep vs forward pass (interleaved, after one warm-up each), and the sweep's memory
+    # -- sweep vs forward pass (interleaved, after one warm-up each)
     meta, _ = make_amal(student, teacher, len(setup.train), setup.val, "epochs")
     reseed(loader)
     forward_pass(student, teacher, loader, device)
     sweep_once(meta, loader, device)
-    _, mb10 = peak_extra_mb(lambda: sweep_once(meta, loader, device), device)
-    _, mb_fwd = peak_extra_mb(lambda: forward_pass(student, teacher, loader, device), device)
     fwd_s, sweep_s = [], []
     for _ in range(args.repeats):
         fwd_s.append(forward_pass(student, teacher, loader, device))
@@ -413,42 +466,62 @@ def main(argv: list[str] | None = None) -> int:
     emit("sweep_s", sw)
     emit("sweep_s_all", " ".join(f"{v:.3f}" for v in sweep_s))
     emit("sweep_chunks", meta.history[-1].chunks)
-    emit("forward_peak_mb_c10", mb_fwd)
     if args.breakdown:
         for k, v in sweep_breakdown(meta, loader, device).items():
             emit(f"sweep_part_{k}_s", v)
 
-    # -- 1000-class head on 2048-d features: memory
-    mb1000, s1000 = wide_head_memory(args.c1000_n_train, args.c1000_n_val, args.batch_size, device)
+    # -- E-epoch trainings from the same initial student, interleaved step by step: fixed-λ KD and AMAL
+    kd = am = None
+    if not args.skip_training:
+        runs: dict[str, TrainingRun] = {}
+        for name, schedule in (("kd", "fixed"), ("amal", "epochs")):
+            model = SmallCNN(1, setup.n_classes, width=(16, 32)).to(device)  # fresh: no hooks from the sweep's AMAL
+            model.load_state_dict(student_init)
+            a, opt = make_amal(model, teacher, len(setup.train), setup.val, schedule)
+            runs[name] = TrainingRun(a, opt, make_loader(setup.train, args.batch_size, device), device)
+        kd, am = runs["kd"], runs["amal"]
+        train_interleaved([kd, am], args.epochs)
+        if setup.name == "fashion-mnist":
+            emit("kd_val_acc", accuracy(kd.amal.model, setup.val, device))
+            emit("amal_val_acc", accuracy(am.amal.model, setup.val, device))
+        emit("kd_epoch_s", statistics.median(kd.epoch_s))
+        emit("kd_epoch_s_all", " ".join(f"{v:.3f}" for v in kd.epoch_s))
+        emit("amal_epoch_s", statistics.median(am.epoch_s))
+        emit("amal_epoch_s_all", " ".join(f"{v:.3f}" for v in am.epoch_s))
+        emit("amal_sweeps_in_training_s", " ".join(f"{v:.3f}" for v in am.sweep_s))
+        emit("kd_train_s", kd.total_s)
+        emit("amal_train_s", am.total_s)
+
+    # -- memory, last: on CPU the allocator setting below slows allocations and cannot be undone
+    if device.type == "cpu":
+        emit("cpu_memory_accounting", "VmHWM-VmRSS, mmap threshold 1 MiB" if tight_cpu_accounting()
+             else "VmHWM-VmRSS or ru_maxrss, default allocator")
+    _, mb10 = peak_extra_mb(lambda: sweep_once(meta, loader, device), device)
+    _, mb_fwd = peak_extra_mb(lambda: forward_pass(student, teacher, loader, device), device)
+    emit("forward_peak_mb_c10", mb_fwd)
+    if device.type == "cpu":  # the same, counting tensor bytes only (profiler; slower, so not timed)
+        emit("sweep_tensor_peak_mb_c10", peak_extra_mb(lambda: meta.sweep(loader), device, "tensors")[1])
+        emit("forward_tensor_peak_mb_c10",
+             peak_extra_mb(lambda: forward_pass(student, teacher, loader, device), device, "tensors")[1])
+    # 1000-class head on 2048-d features
+    mb1000, s1000, t1000 = wide_head_memory(args.c1000_n_train, args.c1000_n_val, args.batch_size, device)
     emit("c1000_setup", f"ProjNet(256->2048 fixed, Linear(2048,1000)) n_train={args.c1000_n_train} "
          f"n_val={args.c1000_n_val} random data")
     emit("c1000_val_cache_mb", args.c1000_n_val * (2048 + 1000) * 4 / 2**20)
     emit("c1000_sweep_s", s1000)
+    if t1000 is not None:
+        emit("sweep_tensor_peak_mb_c1000", t1000)
 
-    # -- E-epoch trainings from the same initial student: fixed-λ KD, then AMAL
-    kd = am = None
-    if not args.skip_training:
-        runs = {}
-        for schedule in ("fixed", "epochs"):
-            student.load_state_dict(student_init)
-            a, opt = make_amal(student, teacher, len(setup.train), setup.val, schedule)
-            runs[schedule] = train(a, opt, loader, args.epochs, device)
-            if setup.name == "fashion-mnist":
-                emit(f"{'kd' if schedule == 'fixed' else 'amal'}_val_acc", accuracy(student, setup.val, device))
-        kd, am = runs["fixed"], runs["epochs"]
-        emit("kd_epoch_s", statistics.median(kd["epoch_s"]))
-        emit("kd_train_s", kd["total_s"])
-        emit("amal_train_s", am["total_s"])
-        emit("amal_epoch_s", statistics.median(am["epoch_s"]))
-        emit("amal_sweeps_in_training_s", " ".join(f"{v:.3f}" for v in am["sweep_s"]))
-
-    # -- the figures
+    # -- the figures (noise checks first: on an idle machine all three agree)
+    emit("sweep_over_forward_min", min(sweep_s) / min(fwd_s))
+    emit("sweep_over_forward_paired_median", statistics.median(b / a for a, b in zip(fwd_s, sweep_s)))
     emit("sweep_over_forward", sw / fwd)
     if kd is not None and am is not None:
-        emit("sweep_over_epoch", sw / statistics.median(kd["epoch_s"]))
-        emit("amal_over_kd", am["total_s"] / kd["total_s"])
+        emit("sweep_over_epoch", sw / statistics.median(kd.epoch_s))
+        emit("amal_over_kd", am.total_s / kd.total_s)
     emit("sweep_peak_mb_c10", mb10)
     emit("sweep_peak_mb_c1000", mb1000)
+    emit("load_average_end", _loadavg())
     emit("bench_wall_s", time.perf_counter() - wall0)
     if args.json:
         with open(args.json, "w") as f:

@@ -42,6 +42,22 @@ def _setup(seed=0, n=12, m=9, d=5, c=4, batches=(5, 4, 3)):
     return model, body, head, terms, out, inv_b, xv, yv, lam
 
 
+@pytest.fixture(autouse=True, params=["dense", "factored"])
+def _form(request, monkeypatch):
+    """Every last_layer check runs with G built explicitly and with G applied in factored form."""
+    from amal.core.engines import LastLayerEngine
+
+    monkeypatch.setattr(LastLayerEngine, "form", request.param)
+
+
+def test_auto_form_picks_the_cheaper_one():
+    from amal.core.engines import LastLayerEngine
+
+    eng = LastLayerEngine()
+    eng.form = "auto"
+    assert eng.use_factored(m=1000, n=384, d=32) and not eng.use_factored(m=1000, n=384, d=2048)
+
+
 def _last_layer_grad(model, body, head, terms, batches, inv_b, xv, yv, lam, lr):
     with torch.no_grad():
         feats = torch.cat([body(b.x) for b in batches])

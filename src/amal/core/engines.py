@@ -81,11 +81,19 @@ class LastLayerEngine(Engine):
 
     With ``G = (1 + H_V H_Bᵀ) / b`` the look-ahead logits are ``Z' = Z_V − η G (Σ_k λ_k ⊙ Δ_k)`` and
     ``∂L_V/∂λ_ik = −η · ((Gᵀ E)_i · Δ_ik)`` with ``E = ∂L_V/∂Z'``. Memory is O(|V|·|B| + |B|·K·C):
-    no per-instance C×D gradient is ever formed.
+    no per-instance C×D gradient is ever formed. For narrow features (D < |V||B|/(|V|+|B|)) products with G
+    are applied in factored form instead, without building G.
     """
 
     name = "last_layer"
     needs_features = True
+    form = "auto"  # "dense" (build G once) | "factored" (never build G) | "auto": the cheaper of the two
+
+    def use_factored(self, m: int, n: int, d: int) -> bool:
+        """Per inner step the dense form costs ~2·m·n·C, the factored one ~2·(m + n)·D·C."""
+        if self.form in ("dense", "factored"):
+            return self.form == "factored"
+        return (m + n) * d < m * n
 
     def make_objective(self, ctx: EngineContext, chunk: Chunk, val: ValSample, lr: float) -> Objective:
         assert chunk.features is not None and chunk.deltas is not None
@@ -93,25 +101,39 @@ class LastLayerEngine(Engine):
         dtype = chunk.deltas.dtype
         h_b = chunk.features.to(dtype)
         h_v = val.features.to(dtype)
-        kernel = h_v @ h_b.T
-        if ctx.head.bias is not None:
-            kernel = kernel + 1.0
-        g = kernel * chunk.inv_b.to(dtype)[None, :]  # [m, n]
+        inv_b = chunk.inv_b.to(dtype)
+        bias = 1.0 if ctx.head.bias is not None else 0.0
         z_v = val.logits.to(dtype)
         deltas = chunk.deltas  # [n, K, C]
         m = z_v.shape[0]
         y_v = val.y
+        rows = torch.arange(m, device=z_v.device)
+
+        if self.use_factored(m, h_b.shape[0], h_b.shape[1]):
+            def apply_g(s: Tensor) -> Tensor:  # G @ s without forming G: (1 + H_V H_Bᵀ) (inv_b ⊙ s)
+                sb = inv_b[:, None] * s
+                return bias * sb.sum(0, keepdim=True) + h_v @ (h_b.T @ sb)
+
+            def apply_gt(e: Tensor) -> Tensor:  # Gᵀ @ e
+                return inv_b[:, None] * (bias * e.sum(0, keepdim=True) + h_b @ (h_v.T @ e))
+        else:
+            g = (h_v @ h_b.T + bias) * inv_b[None, :]  # [m, n]
+
+            def apply_g(s: Tensor) -> Tensor:
+                return g @ s
+
+            def apply_gt(e: Tensor) -> Tensor:
+                return g.T @ e
 
         def objective(lam: Tensor) -> tuple[Tensor, Tensor]:
             step = torch.einsum("nk,nkc->nc", lam.to(dtype), deltas)
-            z_new = z_v - lr * (g @ step)
+            z_new = z_v - lr * apply_g(step)
             log_p = torch.log_softmax(z_new, dim=1)
             val_loss = F.nll_loss(log_p, y_v)
             e = log_p.exp()
-            e[torch.arange(m, device=e.device), y_v] -= 1.0
+            e[rows, y_v] -= 1.0
             e /= m
-            ge = g.T @ e  # [n, C]
-            grad = -lr * torch.einsum("nc,nkc->nk", ge, deltas)
+            grad = -lr * torch.einsum("nc,nkc->nk", apply_gt(e), deltas)
             return grad, val_loss
 
         return objective

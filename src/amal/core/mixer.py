@@ -43,11 +43,12 @@ class MetaConfig:
     lambda_max: float = DEFAULT_BOUNDS[1]
     normalize: bool = False
     val_batch: int = 1000
+    cache_batch: int = 256  # batch size of the once-per-sweep validation forward pass (bounds its activations)
     head: str | None = None
     seed: int = 0
 
     def validate(self) -> None:
-        for name in ("fit", "inner_steps", "val_batch"):
+        for name in ("fit", "inner_steps", "val_batch", "cache_batch"):
             if getattr(self, name) < 1:
                 raise AmalError(f"amal.{name} must be >= 1, got {getattr(self, name)}")
 
@@ -245,14 +246,20 @@ class AMAL:
     @torch.no_grad()
     def _val_cache(self) -> tuple[Tensor, Tensor]:
         assert self.capture is not None and self.val is not None
-        feats, logits = [], []
-        for s in range(0, len(self.val), 1024):
-            x = self.val.x[s : s + 1024].to(self.device)
+        feats = logits = None
+        m, block = len(self.val), self.config.cache_batch
+        for s in range(0, m, block):  # filled in place: no second copy from a final torch.cat
+            x = self.val.x[s : s + block].to(self.device)
             with self.capture.capture():
                 out = self.model(x)
-            feats.append(self.capture.checked(out).float())
-            logits.append(out.float())
-        return torch.cat(feats), torch.cat(logits)
+            f = self.capture.checked(out)
+            if feats is None or logits is None:
+                feats = torch.empty(m, f.shape[1], device=self.device)
+                logits = torch.empty(m, out.shape[1], device=self.device)
+            feats[s : s + len(x)] = f
+            logits[s : s + len(x)] = out
+        assert feats is not None and logits is not None
+        return feats, logits
 
     @torch.no_grad()
     def _chunk_part(self, batch: Batch) -> tuple[Batch, Tensor | None, Tensor | None]:

@@ -6,14 +6,18 @@
   current ``VmRSS``), run ``fn``, read ``VmHWM``. Freed heap memory is first handed back to the system
   (``malloc_trim``) so that re-used pages are counted; the figure is resident memory, so it includes
   allocator slack and anything else the process touched meanwhile (e.g. a data loader's batches).
+* ``method="tensors"`` (CPU): replay the allocation events ``torch.profiler`` records (``profile_memory``)
+  and take the peak of their running sum: bytes held by CPU tensors, exact and free of allocator effects, but
+  the profiler slows ``fn`` down (frees of blocks allocated before the call are not seen, so it errs high).
 * Elsewhere: ``resource.getrusage(...).ru_maxrss``, which cannot be reset: the figure is only the rise of
   the process's lifetime peak, i.e. a lower bound (0 when ``fn`` stayed under an earlier peak).
 
 glibc keeps freed blocks of up to 32 MB in its heap (its mmap threshold grows with the blocks it frees), so
 resident memory can lie tens of MB above the memory tensors actually hold, by an amount that changes from
 run to run. :func:`tight_cpu_accounting` fixes the threshold so that large blocks are mapped and unmapped
-one by one and resident memory follows live tensor memory closely; it slows later allocations a little and
-cannot be undone, so call it after any timing.
+one by one; called early in a process it makes resident memory follow live tensor memory within a few MB,
+called late it removes only part of the slack. It slows later allocations and cannot be undone, so call it
+after any timing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import resource
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -79,6 +82,8 @@ def tight_cpu_accounting(threshold_bytes: int = 1 << 20) -> bool:
 
 
 def _maxrss_mb() -> float:
+    import resource  # POSIX only
+
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / _MB if sys.platform == "darwin" else r / 1024.0  # bytes on macOS, KiB on Linux
 
@@ -89,21 +94,46 @@ def _resolve(device: torch.device | str | None) -> torch.device:
     return torch.device(device)
 
 
-def peak_extra_mb(fn: Callable[[], T], device: torch.device | str | None = None) -> tuple[T, float]:
+def _tensor_peak_mb(fn: Callable[[], T]) -> tuple[T, float]:
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = fn()
+    events = sorted(
+        (e.start_ns(), e.nbytes())
+        for e in prof.profiler.kineto_results.events()  # type: ignore[union-attr]
+        if e.name() == "[memory]" and e.device_type() == DeviceType.CPU
+    )
+    cur = peak = 0
+    for _, nbytes in events:
+        cur += nbytes
+        peak = max(peak, cur)
+    return result, peak / _MB
+
+
+def peak_extra_mb(
+    fn: Callable[[], T], device: torch.device | str | None = None, method: str = "auto"
+) -> tuple[T, float]:
     """Run ``fn()`` and return ``(result, MiB)``: its peak memory above the memory in use when it started.
 
-    ``device`` picks the accounting (CUDA tensor memory or CPU resident memory); by default CUDA when
-    available. See the module docstring for what each method counts.
+    ``device`` picks the accounting, by default CUDA when available. ``method``: ``"auto"`` (CUDA
+    allocator statistics on CUDA, resident memory on CPU), ``"rss"`` or ``"tensors"`` (CPU tensor bytes
+    from the profiler). See the module docstring for what each counts.
     """
+    if method not in ("auto", "rss", "tensors"):
+        raise ValueError(f"method must be 'auto', 'rss' or 'tensors', got {method!r}")
     dev = _resolve(device)
     gc.collect()
-    if dev.type == "cuda":
+    if dev.type == "cuda" and method == "auto":
         torch.cuda.synchronize(dev)
         base = torch.cuda.memory_allocated(dev)
         torch.cuda.reset_peak_memory_stats(dev)
         result = fn()
         torch.cuda.synchronize(dev)
         return result, max(0.0, (torch.cuda.max_memory_allocated(dev) - base) / _MB)
+    if method == "tensors":
+        return _tensor_peak_mb(fn)
 
     _malloc_trim()
     if _reset_hwm():
