@@ -78,11 +78,15 @@ def load_fashion_mnist(data_dir: str = FASHION_MNIST_DIR, split: str = "train") 
 
 
 def synthetic_gmm(
-    n: int = 10_000, n_classes: int = 20, dim: int = 14, spread: float = 1.0, seed: int = 0
+    n: int = 10_000, n_classes: int = 20, dim: int = 14, spread: float = 1.0, seed: int = 0,
+    separation: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
-    """The paper's Gaussian mixture: one isotropic Gaussian per class, random means."""
+    """The paper's Gaussian mixture: one isotropic Gaussian per class, means ~ N(0, separation²·I).
+
+    With the default separation the classes overlap (an MLP reaches about 79 % accuracy), so methods can
+    differ; at separation 2 every method is near 100 %."""
     g = torch.Generator().manual_seed(seed)
-    means = torch.randn(n_classes, dim, generator=g) * 2.0
+    means = torch.randn(n_classes, dim, generator=g) * separation
     y = torch.randint(0, n_classes, (n,), generator=g)
     x = means[y] + spread * torch.randn(n, dim, generator=g)
     return x, y
