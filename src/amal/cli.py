@@ -57,7 +57,8 @@ def _teach(args: argparse.Namespace) -> int:
 def _bench_kd(args: argparse.Namespace) -> int:
     from amal.bench.kd import main_args
 
-    return main_args(args.suite, args.seeds, args.out_dir, args.device, args.epochs, args.results_dir)
+    return main_args(args.suite, args.seeds, args.out_dir, args.device, args.epochs, args.results_dir,
+                     dry_run=args.dry_run, scenarios=args.scenario)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--device", default="cpu")
     bk.add_argument("--out-dir", default="runs/bench", help="where run folders go")
     bk.add_argument("--results-dir", default="docs/results", help="where the results page goes")
+    bk.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                    help="run only this scenario of the suite (repeatable)")
+    bk.add_argument("--dry-run", action="store_true",
+                    help="cifar100-paper only: generated data, tiny splits, 1-2 epochs (checks that it all runs)")
     bk.set_defaults(func=_bench_kd)
 
     from amal.analysis import add_report_parser

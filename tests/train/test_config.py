@@ -23,6 +23,10 @@ def test_overrides_parse_yaml_values_and_list_items(tmp_path):
     assert cfg.model == {"name": "mlp", "hidden": [8]}
 
 
+def test_float_keys_accept_yaml11_exponents():
+    assert load_config(None, ["train.weight_decay=5e-4"]).train.weight_decay == 5e-4
+
+
 def test_teacher_list_set_whole_keeps_defaults():
     cfg = load_config(None, ["teachers=[{train: {lr: 0.1}}, {noise: 0.2}]"])
     assert cfg.teachers[0].train.lr == 0.1 and cfg.teachers[0].train.epochs == 40

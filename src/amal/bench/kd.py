@@ -89,23 +89,66 @@ def _suites() -> dict[str, Suite]:
     )
     gmm = _synthetic_suite("synthetic-gmm", "the paper's 20-class Gaussian mixture (10,000 points, 14 features)")
     spiral = _synthetic_suite("synthetic-spiral", "the paper's 4-class spiral (1,500 points per class)")
-    fm_base = ["data.name=fashion-mnist", "data.n_train=10000", "model={name: cnn, width: [8, 16]}",
-               "teachers=[{model: {name: cnn, width: [32, 64]}, train: {epochs: 8, batch_size: 128}}]",
-               "train.epochs=8", "train.batch_size=128", "threads=2", *_AMAL_BASE]
+    teacher = "{model: {name: cnn, width: [16, 32]}, train: {epochs: 6, batch_size: 128}}"
+    fm_base = ["data.name=fashion-mnist", "data.n_train=5000", "model={name: cnn, width: [4, 8]}",
+               f"teachers=[{teacher}]", "train.epochs=6", "train.batch_size=128", "threads=2", *_AMAL_BASE]
     fmnist = Suite(
-        "fashion-mnist", "Fashion-MNIST (10,000 training images), CNN[32,64] teacher → CNN[8,16] student",
+        "fashion-mnist", "Fashion-MNIST (a 5,000-image training subset, sized for 2 CPU cores; full test set), "
+        "CNN[16,32] teacher → CNN[4,8] student",
         fm_base,
         [
             Scenario("clean", "clean labels", [], CLEAN),
             Scenario("noise40", "40 % symmetric label noise on the training split (teacher trained on it too)",
                      ["data.noise=0.4"], NOISY),
             Scenario("bad-teacher", "two teachers, the second trained on 80 % noisy labels",
-                     ["teachers=[{model: {name: cnn, width: [32, 64]}, train: {epochs: 8, batch_size: 128}}, "
-                      "{model: {name: cnn, width: [32, 64]}, train: {epochs: 8, batch_size: 128}, noise: 0.8}]"],
+                     [f"teachers=[{teacher}, {teacher[:-1]}, noise: 0.8}}]"],
                      MULTI),
         ],
     )
-    return {s.name: s for s in (digits, fmnist, gmm, spiral)}
+    return {s.name: s for s in (digits, fmnist, gmm, spiral, _paper_suite())}
+
+
+def _paper_suite() -> Suite:
+    """The paper's CIFAR-100 configurations, for users with GPUs (here only ``--dry-run`` is exercised)."""
+    sched = "scheduler: multistep, milestones: [150, 180, 210], lr: 0.1, batch_size: 128"
+
+    def teacher(model: str, extra: str = "") -> str:
+        return f"{{model: {model}, train: {{epochs: 200, {sched}}}{extra}}}"
+
+    base = ["data.name=cifar100", "data.augment=true", "data.normalize=true", "train.epochs=200",
+            "train.lr=0.1", "train.batch_size=128", "train.scheduler=multistep", "train.milestones=[150, 180, 210]",
+            "train.weight_decay=5e-4", "kd.temperature=4", "kd.weight=0.9", "amal.update=sgd", "amal.lambda_lr=1500",
+            "amal.warmup=0", "amal.every=10", "amal.fit=3", "amal.inner_steps=5", "amal.val_batch=1000"]
+    methods = [CE, KD, AMAL]
+    return Suite(
+        "cifar100-paper", "the paper's CIFAR-100 settings (SGD lr 0.1, 200 epochs, milestones 150/180/210, "
+        "batch 128, T = 4, λ0 = 0.9, every = 10, fit = 3, validation batch 1000) — needs a GPU",
+        base,
+        [Scenario("resnet110-resnet8", "ResNet110 → ResNet8",
+                  [f"teachers=[{teacher('{name: resnet110}')}]", "model={name: resnet8}"], methods),
+         Scenario("resnet56-resnet8", "ResNet56 → ResNet8",
+                  [f"teachers=[{teacher('{name: resnet56}')}]", "model={name: resnet8}"], methods),
+         Scenario("wrn16-3-wrn16-1", "WRN-16-3 → WRN-16-1",
+                  [f"teachers=[{teacher('{name: wrn, width: 3}')}]", "model={name: wrn, width: 1}"], methods),
+         Scenario("wrn16-8-snapshots", "four WRN-16-8 snapshots (epochs 50/100/150/200) → WRN-16-1",
+                  [f"teachers=[{teacher('{name: wrn, width: 8}', ', snapshots: [50, 100, 150, 200]')}]",
+                   "model={name: wrn, width: 1}"], methods)],
+        default_seeds=3,
+    )
+
+
+def dry_run_overrides(tmp: str) -> list[str]:
+    """Everything built, a few steps run: generated CIFAR-format data, 1–2 epochs, tiny splits."""
+    from amal.data.cifar import write_fake_cifar
+
+    write_fake_cifar(tmp, "cifar100", n_train=64, n_test=16)
+    return [f"data.data_dir={tmp}", "train.epochs=1", "train.batch_size=32", "amal.val_batch=8"]
+
+
+def _dry_run_teachers(cfg: RunConfig) -> None:
+    for t in cfg.teachers:  # as many epochs as snapshots, one snapshot per epoch
+        t.train.epochs, t.train.batch_size = max(2, len(t.snapshots)), 32
+        t.snapshots = list(range(1, len(t.snapshots) + 1))
 
 
 def _synthetic_suite(data: str, description: str) -> Suite:
@@ -123,7 +166,7 @@ def _synthetic_suite(data: str, description: str) -> Suite:
 SUITES = _suites()
 
 
-def build_config(base: list[str], overrides: list[str], **top: Any) -> RunConfig:
+def build_config(base: list[str], overrides: list[str], dry_run: bool = False, **top: Any) -> RunConfig:
     data: dict[str, Any] = to_dict(RunConfig())
     for o in [*base, *overrides]:
         apply_override(data, o)
@@ -133,6 +176,8 @@ def build_config(base: list[str], overrides: list[str], **top: Any) -> RunConfig
         _merge(data, {"teachers": data["teachers"]}, "")
     data.update(top)
     cfg = from_dict(RunConfig, data)
+    if dry_run:
+        _dry_run_teachers(cfg)
     cfg.validate()
     return cfg
 
@@ -198,21 +243,40 @@ def _curves(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", device: str = "cpu",
               epochs: int | None = None, results_dir: str = "docs/results", progress: bool = False,
-              log: Callable[[str], None] = print) -> str:
+              log: Callable[[str], None] = print, dry_run: bool = False, scenarios: list[str] | None = None) -> str:
+    """Run every scenario × method × seed of a suite and write ``results_dir/kd_<name>.md``.
+
+    ``dry_run``: generated data, tiny splits, 1–2 epochs, one seed — checks that everything builds and runs
+    (the results are meaningless and go to ``out_dir/<name>/dry-run-results``)."""
     if name not in SUITES:
         raise AmalError(f"unknown suite {name!r}; choose from {sorted(SUITES)}")
     suite = SUITES[name]
     n_seeds = seeds or suite.default_seeds
+    extra_dry: list[str] = []
+    if dry_run:
+        if name != "cifar100-paper":
+            raise AmalError("--dry-run is for the cifar100-paper suite (the others run on real data here)")
+        n_seeds, epochs = 1, None
+        results_dir = os.path.join(out_dir, name, "dry-run-results")
+        extra_dry = dry_run_overrides(os.path.join(out_dir, name, "dry-run-data"))
     dev = torch.device(device)
     rows: list[RunRow] = []
     configs: dict[str, Any] = {}
     reports: list[str] = []
     start = time.perf_counter()
-    for sc in suite.scenarios:
+    chosen = suite.scenarios
+    if scenarios:
+        known = [sc.name for sc in suite.scenarios]
+        bad = [n for n in scenarios if n not in known]
+        if bad:
+            raise AmalError(f"unknown scenario(s) {bad} in suite {name!r}; choose from {known}")
+        chosen = [sc for sc in suite.scenarios if sc.name in scenarios]
+    for sc in chosen:
         for seed in range(n_seeds):
             extra = [f"train.epochs={epochs}"] if epochs else []
-            base_cfg = build_config(suite.base, [*sc.overrides, *extra], seed=seed, device=device,
-                                    progress=progress, name=f"{sc.name}-s{seed}", out_dir=os.path.join(out_dir, name))
+            base_cfg = build_config(suite.base, [*sc.overrides, *extra, *extra_dry], dry_run, seed=seed,
+                                    device=device, progress=progress, name=f"{sc.name}-s{seed}",
+                                    out_dir=os.path.join(out_dir, name))
             apply_threads(base_cfg)
             splits = load_splits(base_cfg.data, seed)
             root = os.path.join(base_cfg.out_dir, base_cfg.name)
@@ -220,7 +284,8 @@ def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", 
             teachers = prepare_teachers(base_cfg, splits, root, dev)
             dirs = []
             for m in sc.methods:
-                cfg = build_config(suite.base, [*sc.overrides, *extra, *m.overrides], seed=seed, device=device,
+                cfg = build_config(suite.base, [*sc.overrides, *extra, *extra_dry, *m.overrides], dry_run, seed=seed,
+                                   device=device,
                                    progress=progress, name=base_cfg.name, out_dir=base_cfg.out_dir)
                 configs.setdefault(f"{sc.name} / {m.label}", to_dict(cfg))
                 row = run_method(m, cfg, splits, teachers, os.path.join(root, _slug(m.label)), dev, sc.name)
@@ -341,7 +406,8 @@ def _plot_curves(rows: list[RunRow], path: str, title: str) -> str | None:
 
 
 def main_args(suite: str, seeds: int | None, out_dir: str, device: str, epochs: int | None,
-              results_dir: str) -> int:
-    path = run_suite(suite, seeds, out_dir, device, epochs, results_dir, progress=sys.stderr.isatty())
+              results_dir: str, dry_run: bool = False, scenarios: list[str] | None = None) -> int:
+    path = run_suite(suite, seeds, out_dir, device, epochs, results_dir, progress=sys.stderr.isatty(),
+                     dry_run=dry_run, scenarios=scenarios)
     print(f"results: {path}")
     return 0

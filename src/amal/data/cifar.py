@@ -310,3 +310,23 @@ def normalize(x: Tensor, mean: Tensor, std: Tensor, inplace: bool = False) -> Te
     shape = (1, -1) + (1,) * (x.dim() - 2)
     m, s = mean.to(x).view(shape), std.to(x).clamp_min(1e-12).view(shape)
     return x.sub_(m).div_(s) if inplace else (x - m) / s
+
+
+def write_fake_cifar(root: str, name: str = "cifar100", n_train: int = 64, n_test: int = 32, seed: int = 0) -> str:
+    """Random images in the official extracted layout, for dry runs and tests (never a stand-in for data)."""
+    spec = _spec(name)
+    n_classes = 10 if name == "cifar10" else 100
+    rng = np.random.default_rng(seed)
+    folder = os.path.join(root, spec.folder)
+    os.makedirs(folder, exist_ok=True)
+
+    def dump(fname: str, obj: dict[str, Any]) -> None:
+        with open(os.path.join(folder, fname), "wb") as f:
+            pickle.dump(obj, f, protocol=2)
+
+    per_file = max(1, n_train // len(spec.train_files))
+    for fname, n in [*[(f, per_file) for f in spec.train_files], *[(f, n_test) for f in spec.test_files]]:
+        dump(fname, {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                     spec.label_key.decode(): [int(v) for v in rng.integers(0, n_classes, n)]})
+    dump(spec.meta_file, {spec.names_key.decode(): [f"class{i}" for i in range(n_classes)]})
+    return root

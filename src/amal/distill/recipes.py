@@ -59,27 +59,37 @@ def make_meta(cfg: RunConfig, model: nn.Module, teachers: list[nn.Module], split
 
 def prepare_teachers(cfg: RunConfig, splits: DataSplits, run_dir: str, device: torch.device) -> list[nn.Module]:
     """Load each configured teacher, or train it (once) inside ``run_dir/teacher<i>``."""
-    out = []
+    out: list[nn.Module] = []
     for i, tc in enumerate(cfg.teachers):
-        out.append(_teacher(i, tc, cfg, splits, run_dir, device))
+        out.extend(_teacher(i, tc, cfg, splits, run_dir, device))
     return out
 
 
 def _teacher(i: int, tc: TeacherConfig, cfg: RunConfig, splits: DataSplits, run_dir: str,
-             device: torch.device) -> nn.Module:
+             device: torch.device) -> list[nn.Module]:
+    """One teacher, or one per snapshot epoch (``tc.snapshots``) of a single training run."""
     if tc.path:
-        return load_teacher(tc.path, device, splits.input_shape, splits.n_classes)
-    path = os.path.join(run_dir, f"teacher{i}.pt")
-    if os.path.exists(path):
-        return load_teacher(path, device)
+        return [load_teacher(tc.path, device, splits.input_shape, splits.n_classes)]
+    paths = [os.path.join(run_dir, f"teacher{i}-epoch{e}.pt") for e in tc.snapshots] or [
+        os.path.join(run_dir, f"teacher{i}.pt")]
+    if all(os.path.exists(p) for p in paths):
+        return [load_teacher(p, device) for p in paths]
     torch.manual_seed(cfg.seed + 101 * (i + 1))
     model = build_model(tc.model, splits.input_shape, splits.n_classes).to(device)
     labels = noisy_teacher_labels(tc, splits, cfg.seed, i)
+
+    def snapshot(epoch: int) -> None:
+        if epoch + 1 in tc.snapshots:
+            save_teacher(model, tc.model, splits.input_shape, splits.n_classes,
+                         os.path.join(run_dir, f"teacher{i}-epoch{epoch + 1}.pt"), info={"epoch": epoch + 1})
+
     res = train_classifier(model, splits, tc.train, seed=cfg.seed + i + 1, run_dir=os.path.join(run_dir, f"teacher{i}"),
                            progress=cfg.progress, desc=f"teacher{i}", train_labels=labels,
-                           augment=build_augment(cfg.data.augment))
-    save_teacher(model, tc.model, splits.input_shape, splits.n_classes, path, info=res.as_dict())
-    return model.eval()
+                           augment=build_augment(cfg.data.augment), on_epoch_end=snapshot)
+    if not tc.snapshots:
+        save_teacher(model, tc.model, splits.input_shape, splits.n_classes, paths[0], info=res.as_dict())
+        return [model.eval()]
+    return [load_teacher(p, device) for p in paths]
 
 
 def train_assistants(cfg: RunConfig, splits: DataSplits, teachers: list[nn.Module], run_dir: str,

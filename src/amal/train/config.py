@@ -51,6 +51,7 @@ class TeacherConfig:
     model: dict[str, Any] = field(default_factory=lambda: {"name": "mlp", "hidden": [256, 256]})
     train: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=40))
     noise: float | None = None  # train this teacher on labels with this much extra noise (a bad teacher)
+    snapshots: list[int] = field(default_factory=list)  # epochs (1-based): one teacher per snapshot instead
 
 
 @dataclass
@@ -130,6 +131,8 @@ class RunConfig:
         sections = [("train", self.train)] + [(f"teachers.{i}.train", t.train) for i, t in enumerate(self.teachers)]
         for i, t in enumerate(self.teachers):
             _one_of(f"teachers.{i}.model.name", t.model.get("name"), MODEL_NAMES)
+            if any(not 1 <= e <= t.train.epochs for e in t.snapshots):
+                raise AmalError(f"teachers.{i}.snapshots must lie in 1..{t.train.epochs}, got {t.snapshots}")
             if t.noise is not None:
                 _in_range(f"teachers.{i}.noise", t.noise, 0.0, 1.0)
         for name, o in sections:
@@ -178,6 +181,11 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
         return value
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            raise AmalError(f"config key '{key}' must be float, got {value!r}") from None
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise AmalError(f"config key '{key}' must be a mapping, got {type(value).__name__}")
