@@ -9,6 +9,7 @@ every row of Λ is the same, so the gaps checked here are exactly 0 unless Λ is
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import train_with_amal
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -63,13 +64,7 @@ def _setup(x, y, terms, seed=0, **options):
 
 
 def _fit(meta, opt, loader, epochs):
-    for epoch in range(epochs):
-        meta.start_epoch(epoch, loader)
-        for batch in loader:
-            loss, _ = meta.loss(batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    train_with_amal(meta, opt, loader, epochs)
 
 
 def _gap(col, mask):

@@ -6,6 +6,7 @@ import io
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import train_with_amal
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -70,12 +71,7 @@ def _assert_same_buffers(module, before):
 
 
 def _train_epoch(meta, opt, loader, epoch):
-    meta.start_epoch(epoch, loader)
-    for batch in loader:
-        loss, _ = meta.loss(batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_with_amal(meta, opt, loader, 1, start=epoch)
 
 
 def _train(meta, opt, loader, epochs):

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import train_with_amal
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -83,13 +84,7 @@ def test_amal_trusts_the_good_teacher_more_than_the_bad_one():
     meta = make_meta(cfg, model, [_Oracle(0), _Oracle(1)], splits, opt)
     loader = DataLoader(Indexed(splits.train), batch_size=50, shuffle=True,
                         generator=torch.Generator().manual_seed(0))
-    for epoch in range(4):
-        meta.start_epoch(epoch, loader)
-        for batch in loader:
-            loss, _ = meta.loss(batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    train_with_amal(meta, opt, loader, 4)
     good, bad = meta.table.column("kd0"), meta.table.column("kd1")
     assert good.mean() - bad.mean() > 0.5, meta.table.stats()
     assert (good > bad).float().mean() > 0.9

@@ -13,6 +13,8 @@ Every model ends in ``self.head`` (an ``nn.Linear`` on the pooled features), whi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from amal.errors import AmalError
@@ -66,6 +68,19 @@ class BasicBlock(nn.Module):
         return self.relu(out + self._identity(x))
 
 
+
+def _stages(cin: int, widths: list[int], n: int, block: Callable[[int, int, int], nn.Module]
+            ) -> tuple[list[nn.Sequential], int]:
+    """Three stages of ``n`` blocks; the first block of stages 2 and 3 halves the resolution."""
+    stages = []
+    for i, w in enumerate(widths):
+        blocks = []
+        for j in range(n):
+            blocks.append(block(cin, w, 2 if (i > 0 and j == 0) else 1))
+            cin = w
+        stages.append(nn.Sequential(*blocks))
+    return stages, cin
+
 class ResNet(nn.Module):
     """CIFAR ResNet of depth 6n+2 (see the module docstring)."""
 
@@ -82,14 +97,8 @@ class ResNet(nn.Module):
         widths = [16 * width, 32 * width, 64 * width]
         self.depth = depth
         self.conv1, self.bn1, self.relu = _conv3x3(in_channels, widths[0]), nn.BatchNorm2d(widths[0]), nn.ReLU(True)
-        stages, cin = [], widths[0]
-        for i, w in enumerate(widths):
-            blocks = []
-            for j in range(n):
-                blocks.append(BasicBlock(cin, w, stride=2 if (i > 0 and j == 0) else 1, shortcut=shortcut))
-                cin = w
-            stages.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = stages
+        (self.layer1, self.layer2, self.layer3), cin = _stages(
+            widths[0], widths, n, lambda cin, w, stride: BasicBlock(cin, w, stride=stride, shortcut=shortcut))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(cin, n_classes)
         _init(self)
@@ -137,14 +146,8 @@ class WideResNet(nn.Module):
         self.depth, self.k = depth, k
         widths = [16 * k, 32 * k, 64 * k]
         self.conv1 = _conv3x3(in_channels, 16)
-        stages, cin = [], 16
-        for i, w in enumerate(widths):
-            blocks = []
-            for j in range(n):
-                blocks.append(WideBlock(cin, w, stride=2 if (i > 0 and j == 0) else 1, dropout=dropout))
-                cin = w
-            stages.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = stages
+        (self.layer1, self.layer2, self.layer3), cin = _stages(
+            16, widths, n, lambda cin, w, stride: WideBlock(cin, w, stride=stride, dropout=dropout))
         self.bn, self.relu = nn.BatchNorm2d(cin), nn.ReLU(inplace=True)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(cin, n_classes)
