@@ -90,7 +90,8 @@ def test_config_accepts_the_new_names():
     for name in MODEL_NAMES:
         cfg = load_config(None, [f"model={{name: {name}}}", f"teachers.0.model={{name: {name}}}"])
         assert cfg.model["name"] == name
-    cfg = load_config(None, ["data.name=cifar100", "data.data_dir=/data", "data.noise_type=asymmetric", "data.augment=true"])
+    cfg = load_config(None, ["data.name=cifar100", "data.data_dir=/data", "data.noise_type=asymmetric",
+                             "data.augment=true"])
     assert cfg.data.name == "cifar100" and cfg.data.augment is True
     with pytest.raises(AmalError, match="model.name must be one of"):
         load_config(None, ["model={name: resnet18}"])
