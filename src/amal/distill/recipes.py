@@ -33,10 +33,12 @@ def apply_threads(cfg: RunConfig) -> None:
         torch.set_num_threads(cfg.threads)
 
 
-def kd_terms(teachers: list[nn.Module], temperature: float) -> list[LossTerm]:
-    """CE plus one KD term per teacher (columns ``kd`` or ``kd0, kd1, …``)."""
+def kd_terms(teachers: list[nn.Module], temperature: float, cache_size: int | None = None) -> list[LossTerm]:
+    """CE plus one KD term per teacher (columns ``kd`` or ``kd0, kd1, …``); ``cache_size`` caches teacher
+    logits per instance (only without augmentation)."""
     names = ["kd"] if len(teachers) == 1 else [f"kd{i}" for i in range(len(teachers))]
-    return [CrossEntropy(), *[Distillation(t, temperature, name=n) for t, n in zip(teachers, names)]]
+    return [CrossEntropy(),
+            *[Distillation(t, temperature, name=n, cache_size=cache_size) for t, n in zip(teachers, names)]]
 
 
 def make_meta(cfg: RunConfig, model: nn.Module, teachers: list[nn.Module], splits: DataSplits,
@@ -49,7 +51,7 @@ def make_meta(cfg: RunConfig, model: nn.Module, teachers: list[nn.Module], split
     if cfg.method == "ce":
         return AMAL(model, [CrossEntropy()], n, None, optimizer=optimizer, schedule="fixed",
                     lambda_init={"ce": 1.0})
-    terms = kd_terms(teachers, cfg.kd.temperature)
+    terms = kd_terms(teachers, cfg.kd.temperature, cache_size=None if cfg.data.augment else n)
     if cfg.method == "kd":  # several teachers: their uniform mixture, λ_KD split equally
         w = cfg.kd.weight
         init = {t.name: (1.0 - w) if t.supervised else w / len(teachers) for t in terms}

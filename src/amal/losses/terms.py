@@ -59,17 +59,39 @@ class FrozenTeacher(nn.Module):
 class Distillation(LossTerm):
     """``T² · KL(softmax(t/T) ‖ softmax(z/T))`` per instance, for one teacher."""
 
-    def __init__(self, teacher: nn.Module, temperature: float = 4.0, name: str = "kd") -> None:
+    def __init__(self, teacher: nn.Module, temperature: float = 4.0, name: str = "kd",
+                 cache_size: int | None = None) -> None:
+        """``cache_size`` = N keeps each training instance's teacher logits after their first computation
+        (indexed by ``batch.idx``): only valid when instance i always has the same input, i.e. without
+        augmentation."""
         if temperature <= 0:
             raise AmalError(f"temperature must be positive, got {temperature}")
         self.teacher = teacher if isinstance(teacher, FrozenTeacher) else FrozenTeacher(teacher)
         self.T = float(temperature)
         self.name = name
         self.key = f"teacher_logits:{name}"
+        self.cache_size = cache_size
+        self._cache: Tensor | None = None
+        self._cached: Tensor | None = None
 
     def prepare(self, batch: Batch) -> None:
-        if self.key not in batch.extras:
+        if self.key in batch.extras:
+            return
+        if self.cache_size is None:
             batch.extras[self.key] = self.teacher(batch.x).detach().float()
+            return
+        idx = batch.idx
+        if self._cached is not None and bool(self._cached[idx].all()):
+            assert self._cache is not None
+            batch.extras[self.key] = self._cache[idx]
+            return
+        logits = self.teacher(batch.x).detach().float()
+        if self._cache is None or self._cached is None:
+            self._cache = torch.empty(self.cache_size, logits.shape[1], device=logits.device)
+            self._cached = torch.zeros(self.cache_size, dtype=torch.bool, device=logits.device)
+        self._cache[idx] = logits
+        self._cached[idx] = True
+        batch.extras[self.key] = logits
 
     def _teacher_prob(self, logits: Tensor, batch: Batch) -> Tensor:
         t = batch.extras.get(self.key)
