@@ -321,7 +321,7 @@ def test_state_dict_roundtrip_restores_lambda_and_generator():
 
     b, _ = _sweep_setup(model=a.model)
     buf.seek(0)
-    state = torch.load(buf)
+    state = torch.load(buf, weights_only=True)  # AMAL state must load without unpickling objects
     b.load_state_dict(state)
     assert torch.equal(b.table.values, state["table"]["values"])
     assert b.epoch == 0 and len(b.history) == 1 and b.history[0].chunks == 2
