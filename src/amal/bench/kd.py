@@ -25,7 +25,7 @@ from amal.analysis import build_report
 from amal.data.datasets import DataSplits, TensorData, load_splits
 from amal.distill.recipes import apply_threads, prepare_teachers, train_student
 from amal.errors import AmalError
-from amal.train.config import RunConfig, apply_override, from_dict, to_dict
+from amal.train.config import RunConfig, config_from_overrides, to_dict
 from amal.utils.memory import peak_extra_mb
 
 KD_GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -169,15 +169,7 @@ SUITES = _suites()
 
 
 def build_config(base: list[str], overrides: list[str], dry_run: bool = False, **top: Any) -> RunConfig:
-    data: dict[str, Any] = to_dict(RunConfig())
-    for o in [*base, *overrides]:
-        apply_override(data, o)
-    if isinstance(data.get("teachers"), list):
-        from amal.train.config import _merge
-
-        _merge(data, {"teachers": data["teachers"]}, "")
-    data.update(top)
-    cfg = from_dict(RunConfig, data)
+    cfg = config_from_overrides([*base, *overrides], **top)
     if dry_run:
         _dry_run_teachers(cfg)
     cfg.validate()

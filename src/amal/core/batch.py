@@ -66,7 +66,11 @@ class Batch:
                 f"instance index {int(bad_idx[0])} out of range for a Λ table of {n_instances} rows"
                 " (is n_train the size of the training set?)"
             )
-        if n_classes is not None and self.y.dtype in (torch.int64, torch.int32):
+        if n_classes is not None:
+            self.validate_labels(n_classes)
+
+    def validate_labels(self, n_classes: int) -> None:
+        if self.y.dtype in (torch.int64, torch.int32):
             bad_y = self.y[(self.y < 0) | (self.y >= n_classes)]
             if bad_y.numel():
                 raise AmalError(f"label {int(bad_y[0])} out of range for {n_classes} classes")

@@ -181,7 +181,7 @@ class AMAL:
 
     def weighted_loss(self, logits: Tensor, batch: Batch) -> Tensor:
         """Σ_k λ_ik ℓ_k(x_i), averaged over the batch, with the current Λ (no update)."""
-        batch.validate(self.table.n, n_classes=logits.shape[1])
+        batch.validate_labels(logits.shape[1])
         losses = per_instance_matrix(self.terms, logits.float(), batch)
         lam = self.table.rows(batch.idx).to(losses)
         self.last_term_means = dict(zip(self.table.columns, losses.detach().mean(0).tolist()))
@@ -269,7 +269,7 @@ class AMAL:
         with self.capture.capture():
             out = self.model(batch.x)
         feats = self.capture.checked(out).float()
-        batch.validate(self.table.n, n_classes=out.shape[1])
+        batch.validate_labels(out.shape[1])
         return batch, feats, logit_grads(self.terms, out.float(), batch)
 
     def _val_sample(self, cache: tuple[Tensor, Tensor] | None) -> ValSample:

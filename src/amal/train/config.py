@@ -253,13 +253,20 @@ def load_config(path: str | None, overrides: list[str] | None = None) -> RunConf
         if not isinstance(user, dict):
             raise AmalError(f"config file {path} must hold a mapping at the top level")
         _merge(data, user, "")
-    for o in overrides or []:
+    cfg = config_from_overrides(overrides or [], data)
+    cfg.validate()
+    return cfg
+
+
+def config_from_overrides(overrides: list[str], data: dict[str, Any] | None = None, **top: Any) -> RunConfig:
+    """Apply ``key=value`` overrides (and top-level values) to ``data`` (default: the defaults); not validated."""
+    data = to_dict(RunConfig()) if data is None else data
+    for o in overrides:
         apply_override(data, o)
     if isinstance(data.get("teachers"), list):  # items set whole by --set still inherit the defaults
         _merge(data, {"teachers": data["teachers"]}, "")
-    cfg = from_dict(RunConfig, data)
-    cfg.validate()
-    return cfg
+    data.update(top)
+    return from_dict(RunConfig, data)
 
 
 def _merge(base: dict[str, Any], user: dict[str, Any], prefix: str) -> None:
