@@ -1,5 +1,5 @@
-"""Command line: ``amal demo``, ``train``, ``teach``, ``bench kd`` and ``report``. Every user error is one
-line on stderr and a non-zero exit; tracebacks are kept for real bugs."""
+"""Command line: ``amal demo``, ``train``, ``teach``, ``bench kd|rules``, ``rules train|lfs`` and ``report``.
+Every user error is one line on stderr and a non-zero exit; tracebacks are kept for real bugs."""
 
 from __future__ import annotations
 
@@ -61,6 +61,50 @@ def _bench_kd(args: argparse.Namespace) -> int:
                      dry_run=args.dry_run, scenarios=args.scenario)
 
 
+def _bench_rules(args: argparse.Namespace) -> int:
+    from amal.bench.rules import main_args
+
+    return main_args(args.dataset, args.seeds, args.out_dir, args.data_dir, args.epochs, args.results_dir,
+                     args.device, args.method)
+
+
+def _rules_train(args: argparse.Namespace) -> int:
+    from amal.weak.config import load_rules_config
+    from amal.weak.recipes import run_rules
+
+    cfg = load_rules_config(args.config, args.set)
+    if args.no_progress or not sys.stderr.isatty():
+        cfg.progress = False
+    out = run_rules(cfg, resume=args.resume)
+    m = out.metrics
+    print(f"{cfg.method}: val macro-F1 {m['val_macro_f1']:.4f}, test macro-F1 {m['test_macro_f1']:.4f}, "
+          f"test acc {m['test_acc']:.4f} ({m['selected_by']}), {m['seconds']:.1f} s")
+    print(f"run folder: {out.run_dir}")
+    return 0
+
+
+def _rules_lfs(args: argparse.Namespace) -> int:
+    from amal.weak.analysis import lf_analysis
+    from amal.weak.config import load_rules_config
+    from amal.weak.recipes import load_rule_data
+
+    sets = [f"data.name={args.dataset}"] if args.dataset else []
+    if args.data_dir:
+        sets.append(f"data.path={args.data_dir}")
+    cfg = load_rules_config(args.config, [*sets, *args.set])
+    cfg.progress = False
+    data = load_rule_data(cfg)
+    print(f"{cfg.data.name}: {len(data.lf_names)} LFs; split sizes {data.sizes()} (seed {cfg.seed}); "
+          f"{data.n_uncovered_dropped} uncovered unlabelled rows dropped")
+    unl = data.lf["unlabelled"].L
+    a = lf_analysis(unl, None, names=data.lf_names, n_classes=data.n_classes, class_names=data.class_names)
+    b = lf_analysis(data.lf["labelled"].L, data.y["labelled"], n_classes=data.n_classes)
+    a.extra_accuracy["L"] = [r["accuracy"] for r in b.rows] + [b.overall["accuracy"]]
+    print("coverage, overlaps, conflicts: on the unlabelled set; accuracy: on the labelled set")
+    print(a.to_markdown())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="amal", description="Adaptive Mixing of Auxiliary Losses (arXiv 2202.03250)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -112,6 +156,45 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--dry-run", action="store_true",
                     help="cifar100-paper only: generated data, tiny splits, 1-2 epochs (checks that it all runs)")
     bk.set_defaults(func=_bench_kd)
+
+    br = bsub.add_parser("rules", help="rule-denoising (weak supervision) benchmark",
+                         description="Run every rule-denoising method on identical splits, LFs, label model and "
+                                     "seeds and write docs/results/rules_<dataset>.md (macro-F1 and accuracy, "
+                                     "mean ± std, the LF analysis, what Λ learned, plots).")
+    from amal.bench.rules import DATASETS as RULE_SETS
+
+    br.add_argument("--dataset", required=True, choices=sorted(RULE_SETS))
+    br.add_argument("--seeds", type=int, default=None, help="number of seeds (default: 5; synthetic 3)")
+    br.add_argument("--data-dir", default=None,
+                    help="folder with the data files (default: $AMAL_DATA_DIR); not needed for synthetic")
+    br.add_argument("--epochs", type=int, default=None, help="override the student epochs (quick runs)")
+    br.add_argument("--method", action="append", default=None, metavar="NAME",
+                    help="run only this method (repeatable; e.g. amal, lm_end_hard)")
+    br.add_argument("--device", default="cpu")
+    br.add_argument("--out-dir", default="runs/bench", help="where run folders go")
+    br.add_argument("--results-dir", default="docs/results", help="where the results page goes")
+    br.set_defaults(func=_bench_rules)
+
+    r = sub.add_parser("rules", help="rule denoising (weak supervision): train a run, inspect LFs",
+                       description="Weak supervision with labeling functions and AMAL.")
+    rsub = r.add_subparsers(dest="rules", required=True)
+    rt = rsub.add_parser("train", help="train one rule-denoising method from a YAML config",
+                         description="Load the data, apply the LFs, fit the label model, train teacher 1 when the "
+                                     "method needs it, then the configured method (docs/rules.md).")
+    rt.add_argument("--config", help="YAML file; keys not given keep their defaults")
+    rt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key, e.g. --set method=lm_end_hard (repeatable)")
+    rt.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    rt.add_argument("--no-progress", action="store_true")
+    rt.set_defaults(func=_rules_train)
+    rl = rsub.add_parser("lfs", help="print the LF analysis table of a data set's LF set",
+                         description="Apply the LF set to the data set, split it, and print coverage, overlaps "
+                                     "and conflicts (unlabelled set) and accuracy (labelled set) per LF.")
+    rl.add_argument("--dataset", choices=["sms", "youtube", "synthetic"], default=None)
+    rl.add_argument("--data-dir", default=None, help="folder with the data files (default: $AMAL_DATA_DIR)")
+    rl.add_argument("--config", default=None, help="a rules YAML config instead of --dataset")
+    rl.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    rl.set_defaults(func=_rules_lfs)
 
     from amal.analysis import add_report_parser
 

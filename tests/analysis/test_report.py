@@ -22,9 +22,9 @@ from amal.analysis.report import (  # noqa: E402
     SECTION_KD,
     SECTION_LAMBDA_STATS,
     SECTION_SUMMARY,
-    _auc,
-    _ranks,
 )
+from amal.analysis.stats import auc as _auc  # noqa: E402
+from amal.analysis.stats import ranks as _ranks  # noqa: E402
 from amal.distill.recipes import run  # noqa: E402
 from amal.errors import AmalError  # noqa: E402
 from amal.train.config import RunConfig, TeacherConfig  # noqa: E402

@@ -22,7 +22,7 @@ def _new_figure(n_panels: int, rows: int = 1, width: float = 4.6, height: float 
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - depends on the environment
-        raise AmalError("the report needs matplotlib: pip install 'amal[plots]'") from None
+        raise AmalError("the report needs matplotlib: pip install matplotlib") from None
     fig = Figure(figsize=(width * n_panels, height * rows), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, n_panels, squeeze=False)
@@ -80,6 +80,9 @@ def lambda_histograms(states: Sequence[tuple[str, np.ndarray]], columns: Sequenc
     fig, axes = _new_figure(k, rows=2 if heat else 1, width=4.8, height=3.3)
     cmap = mpl.colormaps["viridis"]
     all_vals = np.concatenate([v.ravel() for _, v in states])
+    all_vals = all_vals[np.isfinite(all_vals)]  # NaN marks entries a recipe froze
+    if all_vals.size == 0:
+        all_vals = np.zeros(1)
     lo, hi = (float(all_vals.min()), float(all_vals.max())) if bounds is None else bounds
     lo, hi = min(lo, float(all_vals.min())), max(hi, float(all_vals.max()))
     if hi - lo < 1e-9:
@@ -90,7 +93,9 @@ def lambda_histograms(states: Sequence[tuple[str, np.ndarray]], columns: Sequenc
         ax = axes[0][j]
         for rank, i in enumerate(shown):
             label, vals = states[i]
-            col = vals[:, j]
+            col = vals[:, j][np.isfinite(vals[:, j])]
+            if col.size == 0:
+                continue
             color = cmap(rank / max(len(shown) - 1, 1))
             ax.hist(col, bins=edges, weights=np.full(col.shape, 1.0 / col.size), histtype="step", lw=1.4,
                     color=color, label=label)
@@ -103,7 +108,8 @@ def lambda_histograms(states: Sequence[tuple[str, np.ndarray]], columns: Sequenc
                   title_fontsize=7)
         if heat:
             ax2 = axes[1][j]
-            grid = np.stack([np.histogram(v[:, j], bins=edges)[0] / v.shape[0] for _, v in states])
+            grid = np.stack([np.histogram(c, bins=edges)[0] / max(c.size, 1)
+                             for c in (v[:, j][np.isfinite(v[:, j])] for _, v in states)])
             img = ax2.pcolormesh(edges, np.arange(len(states) + 1) - 0.5, np.log10(grid + 1e-4), cmap="magma",
                                  vmin=-4, vmax=0, shading="flat")
             ticks = _pick(len(states), 10)

@@ -20,6 +20,7 @@ import numpy as np
 from amal.analysis import plots
 from amal.analysis.document import Document, Figure
 from amal.analysis.runs import RunData, assign_labels, expand_run_dirs, lambda_stats, load_run, summary_figures
+from amal.analysis.stats import auc, spearman
 
 SECTION_SUMMARY = "Summary"
 SECTION_LAMBDA_STATS = "Λ statistics per column"
@@ -27,6 +28,7 @@ SECTION_ACCURACY = "Accuracy curves"
 SECTION_HISTOGRAMS = "Λ histograms over sweeps"
 SECTION_KD = "λ_KD against the teacher"
 SECTION_CE = "λ_CE on noisy and clean instances"
+SECTION_RULES = "λ against the rules"
 SECTION_NOTES = "Notes on the inputs"
 NO_NOISE = "no label noise in this run"
 
@@ -52,6 +54,7 @@ def build_report(run_dirs: str | list[str], out_dir: str | None = None, title: s
     _histograms(doc, runs)
     _kd(doc, runs)
     _ce(doc, runs)
+    _rules(doc, runs)
     notes = [(r, n) for r in runs for n in r.notes]
     if notes:
         doc.heading(SECTION_NOTES)
@@ -99,8 +102,9 @@ def _summary(doc: Document, runs: list[RunData]) -> None:
         stats = lambda_stats(lam) if lam is not None else r.summary.get("lambda")
         if not isinstance(stats, dict):
             continue
-        kind = "learned" if r.learned else "fixed"
         for col, st in stats.items():
+            kind = "learned" if r.learned and (lam is None or col not in lam.columns or lam.learned(col).any()) \
+                else "fixed"
             if isinstance(st, dict):
                 stat_rows.append([r.label, str(col), kind] + [_fmt(st.get(k), 3) for k in
                                                               ("mean", "std", "min", "p10", "p50", "p90", "max")])
@@ -140,8 +144,14 @@ def _histograms(doc: Document, runs: list[RunData]) -> None:
         if not r.snapshots:
             doc.note(f"{r.label}: no per-sweep Λ snapshots (lambda/epoch*.pt); showing the final Λ only")
         lam = states[-1][1]
-        caption = f"{r.label}: Λ histograms per loss term over {len(states)} snapshot(s)"
-        png = plots.lambda_histograms([(lab, s.values) for lab, s in states], lam.columns, lam.bounds, r.label)
+        cols = lam.learned_columns()
+        if not cols:
+            doc.note(f"{r.label}: every Λ entry is fixed by the recipe; no histograms")
+            continue
+        keep = [lam.columns.index(c) for c in cols]
+        caption = f"{r.label}: Λ histograms per loss term over {len(states)} snapshot(s)" + (
+            " (learned entries only)" if lam.frozen is not None else "")
+        png = plots.lambda_histograms([(lab, s.masked()[:, keep]) for lab, s in states], cols, lam.bounds, r.label)
         doc.heading(r.label, 3)
         doc.figure(Figure(f"lambda-run{i + 1}", png, caption))
         any_fig = True
@@ -158,34 +168,6 @@ def _softmax_max(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
     p = np.exp(z)
     return (p / p.sum(1, keepdims=True)).max(1)
-
-
-def _auc(score: np.ndarray, positive: np.ndarray) -> float:
-    """P(score of a random positive > score of a random negative), ties counting one half."""
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    ranks = _ranks(score)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, tied values sharing their average rank."""
-    order = np.argsort(x, kind="stable")
-    sorted_x = x[order]
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    ends = np.r_[starts[1:], x.size]
-    avg = (starts + ends + 1) / 2.0  # mean of the 1-based ranks starts+1 .. ends
-    ranks = np.empty(x.size, dtype=np.float64)
-    ranks[order] = np.repeat(avg, ends - starts)
-    return ranks
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = _ranks(a), _ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return math.nan
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def _kd(doc: Document, runs: list[RunData]) -> None:
@@ -211,10 +193,13 @@ def _kd(doc: Document, runs: list[RunData]) -> None:
             continue
         history = r.lambda_states()
         for col, logits in zip(cols, inst.teacher_logits):
-            values = lam.column(col)
-            wrong = logits.argmax(1) != inst.clean_y
-            conf = _softmax_max(logits)
-            hist = [(lab, s.column(col)) for lab, s in history]
+            sel = lam.learned(col)
+            if not sel.any():
+                continue
+            values = lam.column(col)[sel]
+            wrong = (logits.argmax(1) != inst.clean_y)[sel]
+            conf = _softmax_max(logits)[sel]
+            hist = [(lab, s.column(col)[sel]) for lab, s in history]
             png = plots.kd_vs_teacher(col, values, wrong, conf, hist, r.label)
             doc.heading(f"{r.label}: λ_{col}", 3)
             doc.figure(Figure(f"kd-run{i + 1}-{col}", png,
@@ -224,7 +209,7 @@ def _kd(doc: Document, runs: list[RunData]) -> None:
             table.append([r.label, col, _fmt(float(right.mean())), _fmt(int(wrong.sum())),
                           _fmt(float(values[right].mean()) if right.any() else None, 3),
                           _fmt(float(values[wrong].mean()) if wrong.any() else None, 3),
-                          _fmt(_auc(values, right), 3), _fmt(_spearman(values, conf), 3)])
+                          _fmt(auc(values, right), 3), _fmt(spearman(values, conf), 3)])
     if table:
         doc.table(["run", "column", "teacher acc (clean)", "teacher wrong", "mean λ | right", "mean λ | wrong",
                    "AUC right > wrong", "Spearman(λ, confidence)"], table)
@@ -233,43 +218,83 @@ def _kd(doc: Document, runs: list[RunData]) -> None:
                  "only have accuracy curves).")
 
 
+LABEL_COLUMNS = ("ce", "lm", "lm_soft")  # terms that fit a given label: CE, and the label-model terms of rules runs
+
+
 def _ce(doc: Document, runs: list[RunData]) -> None:
     doc.heading(SECTION_CE)
-    doc.para("The final λ_CE on training instances whose label was flipped by the configured label noise "
-             "(noisy) versus untouched ones (clean). AUC: probability that a random clean instance has a larger "
-             "λ_CE than a random noisy one; 'noisy in lowest': share of noisy labels among the n_noisy instances "
-             "with the smallest λ_CE (chance level = the noise rate).")
+    doc.para("The final λ of each label-fitting term (λ_ce; λ_lm / λ_lm_soft in rule-denoising runs, where a "
+             "'noisy' label is one the label model got wrong) on training instances whose label is wrong (noisy) "
+             "versus right (clean), over the entries Λ learning could move. AUC: probability that a random clean "
+             "instance has a larger λ than a random noisy one; 'noisy in lowest': share of noisy labels among the "
+             "n_noisy instances with the smallest λ (chance level = the noise rate).")
     table = []
     shown = False
     for i, r in enumerate(runs):
         lam = r.last_lambda()
-        if not r.learned or lam is None or "ce" not in lam.columns:
+        if not r.learned or lam is None:
             continue
-        shown = True
-        inst = r.instances
-        if inst is None:
-            doc.note(f"{r.label}: no usable instances.pt; the noise mask is unknown")
-            continue
-        noisy = inst.noise_mask.astype(bool)
-        if not noisy.any():
-            doc.para(f"{r.label}: {NO_NOISE}.")
-            continue
-        values = lam.column("ce")
-        hist = [(lab, s.column("ce")) for lab, s in r.lambda_states()]
-        png = plots.ce_vs_noise("ce", values, noisy, hist, r.label)
-        doc.heading(f"{r.label}: λ_ce", 3)
-        doc.figure(Figure(f"ce-run{i + 1}", png, f"{r.label}: λ_ce on clean versus noisy training labels"
-                          + (" and over sweeps" if len(hist) > 1 else "")))
-        m = int(noisy.sum())
-        lowest = np.argsort(values, kind="stable")[:m]
-        table.append([r.label, _fmt(m), _fmt(float(noisy.mean()), 3), _fmt(float(values[~noisy].mean()), 3),
-                      _fmt(float(values[noisy].mean()), 3), _fmt(_auc(values, ~noisy), 3),
-                      _fmt(float(noisy[lowest].mean()), 3)])
+        for col in [c for c in LABEL_COLUMNS if c in lam.columns and lam.learned(c).any()]:
+            shown = True
+            inst = r.instances
+            if inst is None:
+                doc.note(f"{r.label}: no usable instances.pt; the noise mask is unknown")
+                break
+            sel = lam.learned(col)
+            noisy = inst.noise_mask.astype(bool)[sel]
+            if not noisy.any():
+                doc.para(f"{r.label}: {NO_NOISE}.")
+                continue
+            values = lam.column(col)[sel]
+            hist = [(lab, s.column(col)[sel]) for lab, s in r.lambda_states()]
+            png = plots.ce_vs_noise(col, values, noisy, hist, r.label)
+            doc.heading(f"{r.label}: λ_{col}", 3)
+            doc.figure(Figure(f"{col}-run{i + 1}", png, f"{r.label}: λ_{col} on clean versus noisy training "
+                              "labels" + (" and over sweeps" if len(hist) > 1 else "")))
+            m = int(noisy.sum())
+            lowest = np.argsort(values, kind="stable")[:m]
+            table.append([r.label, col, _fmt(m), _fmt(float(noisy.mean()), 3),
+                          _fmt(float(values[~noisy].mean()), 3), _fmt(float(values[noisy].mean()), 3),
+                          _fmt(auc(values, ~noisy), 3), _fmt(float(noisy[lowest].mean()), 3)])
     if table:
-        doc.table(["run", "noisy", "noise rate", "mean λ_ce | clean", "mean λ_ce | noisy", "AUC clean > noisy",
+        doc.table(["run", "column", "noisy", "noise rate", "mean λ | clean", "mean λ | noisy", "AUC clean > noisy",
                    "noisy in lowest"], table)
     if not shown:
         doc.para("No run with a learned λ_CE (CE/KD baselines keep Λ constant).")
+
+
+def _rules(doc: Document, runs: list[RunData]) -> None:
+    """Rule-denoising runs only (a ``rules.pt`` beside Λ): trust per term and per LF on the unlabelled rows."""
+    from amal.analysis import rules as ra
+
+    loaded = [(r, ra.load_rule_run(r.student_dir)) for r in runs]
+    loaded = [(r, rr) for r, rr in loaded if rr is not None and r.learned]
+    if not loaded:
+        return
+    doc.heading(SECTION_RULES)
+    doc.para("Unlabelled rows only, judged against their gold labels (which no method saw). 'right' means: the "
+             "label model's label (λ_lm, λ_lm_soft), teacher 1's prediction (λ_kd) or the LF's own vote "
+             "(λ_lf:…) equals the gold label. AUC: probability that a random right row has a larger λ than a "
+             "random wrong one; 'within class': the same inside each gold class, averaged (on imbalanced data a "
+             "wrong signal is often just the minority class, which the meta-objective may upweight as a whole).")
+    table = []
+    for i, (r, rr) in enumerate(loaded):
+        rows = ra.trust_rows(rr)
+        table += [[r.label, t["column"], t["criterion"], _fmt(t["n"]), _fmt(t["share_right"], 3),
+                   _fmt(t["mean_right"], 3), _fmt(t["mean_wrong"], 3), _fmt(t["auc"], 3),
+                   _fmt(t["auc_within_class"], 3)] for t in rows]
+        for col in ("lm", "lm_soft"):
+            png = ra.plot_lm_lambda([(r.label, rr)], col)
+            if png:
+                doc.figure(Figure(f"rules-{col}-run{i + 1}", png, f"{r.label}: λ_{col} by label-model correctness "
+                                  "and against LF agreement"))
+        png = ra.plot_lf_trust(rows, f"{r.label}: per-LF trust")
+        if png:
+            doc.figure(Figure(f"rules-lf-run{i + 1}", png, f"{r.label}: mean λ of each LF's term where the LF is "
+                              "right versus wrong"))
+    if table:
+        doc.table(["run", "column", "right means", "rows", "share right", "mean λ | right", "mean λ | wrong",
+                   "AUC right > wrong", "AUC within class"], table)
 
 
 def _float(v: Any) -> float | None:

@@ -27,9 +27,23 @@ class Lambda:
     columns: list[str]
     values: np.ndarray
     bounds: tuple[float, float] | None = None
+    frozen: np.ndarray | None = None  # [N, K] bool: entries a recipe fixed (never learned)
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.columns.index(name)]
+
+    def learned(self, name: str) -> np.ndarray:
+        """``[N]`` bool: the entries of column ``name`` that Λ learning could move."""
+        if self.frozen is None:
+            return np.ones(self.values.shape[0], dtype=bool)
+        return ~self.frozen[:, self.columns.index(name)]
+
+    def learned_columns(self) -> list[str]:
+        return [c for c in self.columns if self.learned(c).any()]
+
+    def masked(self) -> np.ndarray:
+        """The values with frozen entries set to NaN (plots skip them)."""
+        return self.values if self.frozen is None else np.where(self.frozen, np.nan, self.values)
 
     @property
     def varies(self) -> bool:
@@ -185,7 +199,10 @@ def _as_lambda(state: Any) -> Lambda | None:
         return None
     bounds = state.get("bounds")
     b = (float(bounds[0]), float(bounds[1])) if isinstance(bounds, (list, tuple)) and len(bounds) == 2 else None
-    return Lambda(columns, values, b)
+    frozen = state.get("frozen")
+    fz = frozen.bool().cpu().numpy() if isinstance(frozen, torch.Tensor) and tuple(frozen.shape) == values.shape \
+        else None
+    return Lambda(columns, values, b, fz)
 
 
 def _read_lambdas(run: RunData) -> None:
@@ -267,9 +284,13 @@ def summary_figures(run: RunData) -> dict[str, Any]:
 
 
 def lambda_stats(lam: Lambda) -> dict[str, dict[str, float]]:
+    """Per column, over the entries that count: those frozen at 0 (a term switched off there) are left out, as
+    in ``LambdaTable.stats``."""
     out = {}
     for k, name in enumerate(lam.columns):
         col = lam.values[:, k].astype(np.float64)
+        if lam.frozen is not None and (keep := ~(lam.frozen[:, k] & (col == 0))).any():
+            col = col[keep]
         p10, p50, p90 = np.quantile(col, [0.1, 0.5, 0.9])
         out[name] = {"mean": float(col.mean()), "std": float(col.std(ddof=1)) if col.size > 1 else 0.0,
                      "min": float(col.min()), "p10": float(p10), "p50": float(p50), "p90": float(p90),

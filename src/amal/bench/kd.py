@@ -282,7 +282,7 @@ def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", 
                                    device=device,
                                    progress=progress, name=base_cfg.name, out_dir=base_cfg.out_dir)
                 configs.setdefault(f"{sc.name} / {m.label}", to_dict(cfg))
-                row = run_method(m, cfg, splits, teachers, os.path.join(root, _slug(m.label)), dev, sc.name)
+                row = run_method(m, cfg, splits, teachers, os.path.join(root, slug(m.label)), dev, sc.name)
                 rows.append(row)
                 dirs.append(row.run_dir)
                 log(f"{sc.name:12s} seed {seed}  {m.label:22s} val {row.val_acc:6.4f}  test {row.test_acc:.4f}  "
@@ -295,17 +295,21 @@ def run_suite(name: str, seeds: int | None = None, out_dir: str = "runs/bench", 
     return path
 
 
-def _slug(label: str) -> str:
+def slug(label: str) -> str:
+    """A method label as a folder name: ``"KD (λ grid on val)"`` → ``kd-lambda-grid-on-val``."""
     keep = [c.lower() if c.isascii() and c.isalnum() else "-" for c in label.replace("λ", "lambda")]
     return "-".join(p for p in "".join(keep).split("-") if p)
 
 
-def _mean_std(values: list[float]) -> str:
-    if any(math.isnan(v) for v in values):
+def mean_std(values: list[float], digits: int = 4, skip_nan: bool = False) -> str:
+    """``mean ± std`` over seeds (``n/a`` if any value is NaN, unless ``skip_nan`` drops them)."""
+    if skip_nan:
+        values = [v for v in values if not math.isnan(v)]
+    if not values or any(math.isnan(v) for v in values):
         return "n/a"
     if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def summarise(rows: list[RunRow]) -> list[dict[str, Any]]:
@@ -315,7 +319,7 @@ def summarise(rows: list[RunRow]) -> list[dict[str, Any]]:
         rs = [r for r in rows if r.scenario == sc and r.method == m]
         out.append({
             "scenario": sc, "method": m, "n": len(rs),
-            "test": _mean_std([r.test_acc for r in rs]), "val": _mean_std([r.val_acc for r in rs]),
+            "test": mean_std([r.test_acc for r in rs]), "val": mean_std([r.val_acc for r in rs]),
             "test_mean": statistics.mean(r.test_acc for r in rs),
             "seconds": statistics.mean(r.seconds for r in rs), "peak_mb": max(r.peak_mb for r in rs),
             "notes": ", ".join(sorted({r.note for r in rs if r.note})),

@@ -301,13 +301,18 @@ class AMAL:
         ctx = EngineContext(self.model, self.head, self.terms)  # type: ignore[arg-type]
         objective = self.engine.make_objective(ctx, chunk, val, eta)
         lam = self.table.rows(chunk.idx).to(torch.float64)
+        learnable = self.table.learnable(chunk.idx)
         first = last = float("nan")
         for step in range(self.config.inner_steps):
             grad, val_loss = objective(lam)
             if step == 0:
                 first = float(val_loss)
             last = float(val_loss)
-            lam = self.table.project(self.update.step(lam, grad.to(lam.dtype), chunk.idx))
+            grad = grad.to(lam.dtype)
+            if learnable is not None:  # frozen entries neither move nor count in the step's scale
+                grad = grad * learnable
+            new = self.table.project(self.update.step(lam, grad, chunk.idx, learnable))
+            lam = new if learnable is None else torch.where(learnable, new, lam)
         self.table.set_rows(chunk.idx, lam)
         return first, last
 

@@ -24,7 +24,8 @@ class LambdaUpdate:
         if self.lr <= 0:
             raise AmalError(f"lambda_lr must be positive, got {self.lr}")
 
-    def step(self, lam: Tensor, grad: Tensor, idx: Tensor) -> Tensor:
+    def step(self, lam: Tensor, grad: Tensor, idx: Tensor, mask: Tensor | None = None) -> Tensor:
+        """New rows for ``lam`` given ``grad``; ``mask`` ([n, K] bool) marks the learnable entries (None: all)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -38,18 +39,22 @@ class SGDUpdate(LambdaUpdate):
     name = "sgd"
     default_lr = 1500.0
 
-    def step(self, lam: Tensor, grad: Tensor, idx: Tensor) -> Tensor:
+    def step(self, lam: Tensor, grad: Tensor, idx: Tensor, mask: Tensor | None = None) -> Tensor:
         return lam - self.lr * grad
 
 
 class NormalizedUpdate(LambdaUpdate):
-    """Step of RMS size ``lr`` per inner step, whatever the raw gradient's scale."""
+    """Step of RMS size ``lr`` per inner step, whatever the raw gradient's scale (RMS over the learnable
+    entries)."""
 
     name = "normalized"
     default_lr = 0.05
 
-    def step(self, lam: Tensor, grad: Tensor, idx: Tensor) -> Tensor:
-        rms = grad.pow(2).mean().sqrt()
+    def step(self, lam: Tensor, grad: Tensor, idx: Tensor, mask: Tensor | None = None) -> Tensor:
+        count = grad.numel() if mask is None else int(mask.sum())
+        if count == 0:
+            return lam
+        rms = (grad.pow(2).sum() / count).sqrt()
         if rms <= 0:
             return lam
         return lam - self.lr * grad / rms
@@ -73,7 +78,7 @@ class AdamUpdate(LambdaUpdate):
         self.v = torch.zeros(n, k, device=device, dtype=torch.float64)
         self.t = torch.zeros(n, device=device, dtype=torch.float64)
 
-    def step(self, lam: Tensor, grad: Tensor, idx: Tensor) -> Tensor:
+    def step(self, lam: Tensor, grad: Tensor, idx: Tensor, mask: Tensor | None = None) -> Tensor:
         assert self.m is not None and self.v is not None and self.t is not None, "AdamUpdate.bind not called"
         b1, b2 = self.betas
         g = grad.to(torch.float64)

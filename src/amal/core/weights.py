@@ -18,6 +18,10 @@ class LambdaTable:
 
     Rows are read and written by instance index only, so the same table can be kept consistent
     across data-parallel workers by exchanging (index, row) pairs.
+
+    Entries can be *frozen* (:meth:`freeze`): they keep their value through every update. Recipes use this where
+    a weight is fixed by design (CE on the labelled rows of rule denoising) or where a term does not apply to an
+    instance (frozen at 0; such entries are left out of :meth:`stats`).
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class LambdaTable:
         row = torch.tensor([float(init[c]) for c in columns], dtype=dtype)
         self.init_row = row.clamp(lo, hi)
         self.values = self.init_row.to(device).repeat(n, 1).contiguous()
+        self.frozen: Tensor | None = None  # [N, K] bool, or None when every entry is learned
 
     @classmethod
     def paper_init(
@@ -79,13 +84,36 @@ class LambdaTable:
     def set_rows(self, idx: Tensor, rows: Tensor) -> None:
         if not torch.isfinite(rows).all():
             raise AmalError("non-finite λ update (NaN/inf in a loss or its gradient?)")
-        self.values[idx.to(self.values.device)] = self.project(rows).to(self.values)
+        idx = idx.to(self.values.device)
+        new = self.project(rows).to(self.values)
+        if self.frozen is not None:
+            new = torch.where(self.frozen[idx], self.values[idx], new)
+        self.values[idx] = new
+
+    def freeze(self, mask: Tensor, values: Tensor | float | None = None) -> None:
+        """Freeze the entries where ``mask`` ([N, K] bool) is true, first setting them to ``values`` (a
+        number or an [N, K] tensor read where ``mask`` holds) when given. Frozen values are not clamped."""
+        mask = torch.as_tensor(mask, dtype=torch.bool, device=self.values.device)
+        if mask.shape != self.values.shape:
+            raise AmalError(f"freeze mask has shape {tuple(mask.shape)}, Λ has {tuple(self.values.shape)}")
+        if values is not None:
+            v = torch.as_tensor(values, dtype=self.values.dtype, device=self.values.device).expand_as(self.values)
+            self.values[mask] = v[mask]
+        self.frozen = mask.clone() if self.frozen is None else self.frozen | mask
+
+    def learnable(self, idx: Tensor) -> Tensor | None:
+        """``[len(idx), K]`` bool of the entries an update may change, or None when all may."""
+        return None if self.frozen is None else ~self.frozen[idx.to(self.values.device)]
 
     def stats(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         q = torch.tensor([0.1, 0.5, 0.9], dtype=self.values.dtype, device=self.values.device)
         for k, name in enumerate(self.columns):
             col = self.values[:, k]
+            if self.frozen is not None:  # a weight frozen at 0 switches its term off there: not a weight to report
+                col = col[~(self.frozen[:, k] & (col == 0))]
+            if col.numel() == 0:
+                col = self.values[:, k]
             qs = torch.quantile(col, q).tolist()
             out[name] = {
                 "mean": float(col.mean()),
@@ -104,6 +132,7 @@ class LambdaTable:
             "values": self.values.detach().cpu().clone(),
             "bounds": list(self.bounds),
             "normalize": self.normalize,
+            **({"frozen": self.frozen.detach().cpu().clone()} if self.frozen is not None else {}),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -113,6 +142,8 @@ class LambdaTable:
         if tuple(values.shape) != tuple(self.values.shape):
             raise AmalError(f"Λ shape differs: saved {tuple(values.shape)}, expected {tuple(self.values.shape)}")
         self.values.copy_(values.to(self.values))
+        frozen = state.get("frozen")
+        self.frozen = None if frozen is None else frozen.to(device=self.values.device, dtype=torch.bool).clone()
 
     def save(self, path: str) -> None:
         from amal.train.checkpoint import atomic_save

@@ -13,9 +13,11 @@ from amal.data.datasets import (
     make_splits,
 )
 from amal.data.sources import load_digits, load_fashion_mnist, read_idx, synthetic_gmm, synthetic_spiral
+from amal.data.text import TEXT_DATASETS, TextDataset, load_sms_spam, load_text_dataset, load_youtube_spam
 
 __all__ = [
-    "DATASETS", "NOISE_TYPES", "Augment", "DataSplits", "Indexed", "RestrictedUnpickler", "TensorData",
-    "add_label_noise", "build_augment", "cifar_class_names", "download_cifar", "load_cifar", "load_dataset",
-    "load_digits", "load_fashion_mnist", "make_splits", "read_idx", "synthetic_gmm", "synthetic_spiral",
+    "DATASETS", "NOISE_TYPES", "TEXT_DATASETS", "Augment", "DataSplits", "Indexed", "RestrictedUnpickler",
+    "TensorData", "TextDataset", "add_label_noise", "build_augment", "cifar_class_names", "download_cifar",
+    "load_cifar", "load_dataset", "load_digits", "load_fashion_mnist", "load_sms_spam", "load_text_dataset",
+    "load_youtube_spam", "make_splits", "read_idx", "synthetic_gmm", "synthetic_spiral",
 ]

@@ -29,9 +29,14 @@ class CrossEntropy(LossTerm):
         return F.cross_entropy(logits, self._labels(batch), reduction="none")
 
     def logit_grad(self, logits: Tensor, batch: Batch) -> Tensor:
-        g = torch.softmax(logits, dim=1)
-        g[torch.arange(g.shape[0], device=g.device), self._labels(batch)] -= 1.0
-        return g
+        return ce_logit_grad(logits, self._labels(batch))
+
+
+def ce_logit_grad(logits: Tensor, labels: Tensor) -> Tensor:
+    """``softmax(z) − onehot(y)``: ∂CE/∂z per instance."""
+    g = torch.softmax(logits, dim=1)
+    g[torch.arange(g.shape[0], device=g.device), labels] -= 1.0
+    return g
 
 
 class FrozenTeacher(nn.Module):
@@ -131,5 +136,5 @@ class CustomTerm(LossTerm):
         return self.fn(logits, batch)
 
 
-__all__ = ["CrossEntropy", "CustomTerm", "Distillation", "FrozenTeacher", "LossTerm", "logit_grads",
+__all__ = ["CrossEntropy", "CustomTerm", "ce_logit_grad", "Distillation", "FrozenTeacher", "LossTerm", "logit_grads",
            "per_instance_matrix"]

@@ -12,7 +12,19 @@ from torch import Tensor, nn
 from amal.errors import AmalError
 from amal.models.resnet import RESNET_DEPTHS, ResNet, WideResNet
 
-MODEL_NAMES = ("mlp", "cnn", *RESNET_DEPTHS, "wrn")
+MODEL_NAMES = ("logreg", "mlp", "cnn", *RESNET_DEPTHS, "wrn")
+
+
+class LogisticRegression(nn.Module):
+    """Multinomial logistic regression: the head alone (so the ``last_layer`` engine is exact for it)."""
+
+    def __init__(self, in_features: int, n_classes: int) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.head = nn.Linear(in_features, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.flatten(x))
 
 
 class MLP(nn.Module):
@@ -51,12 +63,14 @@ class SmallCNN(nn.Module):
 
 
 def build_model(spec: dict[str, Any], input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
-    """Build from a config mapping such as ``{"name": "mlp", "hidden": [64]}``, ``{"name": "resnet20"}`` or
-    ``{"name": "wrn", "width": 2, "dropout": 0.3}`` (WRN-16-k; ``k`` is an alias of ``width``, ``depth``
-    defaults to 16)."""
+    """Build from a config mapping such as ``{"name": "logreg"}``, ``{"name": "mlp", "hidden": [64]}``,
+    ``{"name": "resnet20"}`` or ``{"name": "wrn", "width": 2, "dropout": 0.3}`` (WRN-16-k; ``k`` is an alias of
+    ``width``, ``depth`` defaults to 16)."""
     spec = dict(spec)
     name = spec.pop("name", None)
     try:
+        if name == "logreg":
+            return LogisticRegression(math.prod(input_shape), n_classes, **spec)
         if name == "mlp":
             return MLP(math.prod(input_shape), n_classes, **spec)
         if name in MODEL_NAMES:  # the convolutional ones

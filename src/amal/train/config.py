@@ -43,6 +43,7 @@ class OptimConfig:
     gamma: float = 0.1
     amp: bool = False
     num_workers: int = 0
+    select: str = "acc"  # validation metric that picks the best epoch: acc | macro_f1
 
 
 @dataclass
@@ -88,9 +89,6 @@ class RunConfig:
 
     def validate(self) -> None:
         """Check names and ranges now, so a typo fails before any teacher is trained."""
-        from amal.core.engines import ENGINES
-        from amal.core.schedules import SCHEDULES
-        from amal.core.updates import UPDATES
         from amal.data.datasets import DATASETS
         from amal.models.zoo import MODEL_NAMES
 
@@ -113,14 +111,7 @@ class RunConfig:
         _one_of("data.noise_type", self.data.noise_type, ("symmetric", "asymmetric"))
         _in_range("data.noise", self.data.noise, 0.0, 1.0)
         _one_of("model.name", self.model.get("name"), MODEL_NAMES)
-        _one_of("amal.engine", self.amal.engine, sorted(ENGINES))
-        _one_of("amal.schedule", self.amal.schedule, SCHEDULES)
-        _one_of("amal.update", self.amal.update, sorted(UPDATES))
-        self.amal.validate()
-        if self.amal.warmup < 0 or self.amal.every < 1:
-            raise AmalError("amal.warmup must be >= 0 and amal.every >= 1")
-        if not 0 <= self.amal.lambda_min < self.amal.lambda_max:
-            raise AmalError("amal.lambda_min and amal.lambda_max must satisfy 0 <= min < max")
+        check_meta(self.amal)
         if self.kd.temperature <= 0:
             raise AmalError(f"kd.temperature must be positive, got {self.kd.temperature}")
         _in_range("kd.weight", self.kd.weight, 0.0, 1.0, closed=True)
@@ -136,12 +127,34 @@ class RunConfig:
             if t.noise is not None:
                 _in_range(f"teachers.{i}.noise", t.noise, 0.0, 1.0)
         for name, o in sections:
-            if o.epochs < 1 or o.batch_size < 1 or o.lr <= 0:
-                raise AmalError(f"{name}.epochs, {name}.batch_size and {name}.lr must be positive")
-            _one_of(f"{name}.optimizer", o.optimizer, ("sgd", "adam"))
-            _one_of(f"{name}.scheduler", o.scheduler, ("cosine", "multistep", "none"))
-            if o.nesterov and (o.optimizer != "sgd" or o.momentum <= 0):
-                raise AmalError(f"{name}.nesterov needs optimizer sgd with momentum > 0")
+            check_optim(name, o)
+
+
+def check_meta(m: MetaConfig, prefix: str = "amal") -> None:
+    """Names and ranges of an ``amal:`` section."""
+    from amal.core.engines import ENGINES
+    from amal.core.schedules import SCHEDULES
+    from amal.core.updates import UPDATES
+
+    _one_of(f"{prefix}.engine", m.engine, sorted(ENGINES))
+    _one_of(f"{prefix}.schedule", m.schedule, SCHEDULES)
+    _one_of(f"{prefix}.update", m.update, sorted(UPDATES))
+    m.validate()
+    if m.warmup < 0 or m.every < 1:
+        raise AmalError(f"{prefix}.warmup must be >= 0 and {prefix}.every >= 1")
+    if not 0 <= m.lambda_min < m.lambda_max:
+        raise AmalError(f"{prefix}.lambda_min and {prefix}.lambda_max must satisfy 0 <= min < max")
+
+
+def check_optim(name: str, o: OptimConfig) -> None:
+    """Names and ranges of a ``train:``-style section."""
+    if o.epochs < 1 or o.batch_size < 1 or o.lr <= 0:
+        raise AmalError(f"{name}.epochs, {name}.batch_size and {name}.lr must be positive")
+    _one_of(f"{name}.optimizer", o.optimizer, ("sgd", "adam"))
+    _one_of(f"{name}.scheduler", o.scheduler, ("cosine", "multistep", "none"))
+    _one_of(f"{name}.select", o.select, ("acc", "macro_f1"))
+    if o.nesterov and (o.optimizer != "sgd" or o.momentum <= 0):
+        raise AmalError(f"{name}.nesterov needs optimizer sgd with momentum > 0")
 
 
 def _one_of(key: str, value: Any, choices: Any) -> None:
@@ -240,19 +253,24 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         node[last] = value
 
 
+def read_yaml_config(path: str) -> dict[str, Any]:
+    """A YAML config file as a mapping (``yaml.safe_load``), with one-line errors for the usual problems."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            user = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise AmalError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise AmalError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(user, dict):
+        raise AmalError(f"config file {path} must hold a mapping at the top level")
+    return user
+
+
 def load_config(path: str | None, overrides: list[str] | None = None) -> RunConfig:
     data: dict[str, Any] = to_dict(RunConfig())
     if path is not None:
-        try:
-            with open(path, encoding="utf-8") as f:
-                user = yaml.safe_load(f) or {}
-        except FileNotFoundError:
-            raise AmalError(f"config file not found: {path}") from None
-        except yaml.YAMLError as e:
-            raise AmalError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-        if not isinstance(user, dict):
-            raise AmalError(f"config file {path} must hold a mapping at the top level")
-        _merge(data, user, "")
+        _merge(data, read_yaml_config(path), "")
     cfg = config_from_overrides(overrides or [], data)
     cfg.validate()
     return cfg

@@ -25,8 +25,12 @@ from amal.train.config import OptimConfig
 from amal.train.logger import MetricsLog
 
 
-def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(model: nn.Module, cfg: OptimConfig,
+                   groups: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
+    """The configured optimiser over ``model``'s trainable parameters, or over explicit parameter ``groups``
+    (dicts with ``params`` and optional per-group ``lr`` / ``weight_decay``; the first group's learning rate
+    is the η AMAL's look-ahead uses)."""
+    params: Any = groups if groups is not None else [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay)
@@ -47,22 +51,48 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: OptimConfig) -> torch.optim.
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset, device: torch.device, batch_size: int = 1024) -> dict[str, float]:
-    """Accuracy and mean cross-entropy in eval mode."""
+    """Accuracy, macro-F1 and mean cross-entropy in eval mode."""
     was = model.training
     model.eval()
-    correct, loss, n = 0, 0.0, 0
+    loss, n = 0.0, 0
+    preds, golds = [], []
     for x, y in DataLoader(data, batch_size=batch_size):
         x, y = x.to(device), y.to(device)
         out = model(x).float()
         loss += float(F.cross_entropy(out, y, reduction="sum"))
-        correct += int((out.argmax(1) == y).sum())
+        preds.append(out.argmax(1).cpu())
+        golds.append(y.cpu())
         n += int(y.shape[0])
     model.train(was)
-    return {"acc": correct / max(n, 1), "loss": loss / max(n, 1)}
+    if not n:
+        return {"acc": 0.0, "macro_f1": 0.0, "loss": 0.0}
+    p, g = torch.cat(preds), torch.cat(golds)
+    return {"acc": float((p == g).double().mean()), "macro_f1": macro_f1(p, g), "loss": loss / n}
+
+
+def macro_f1(pred: Tensor, gold: Tensor) -> float:
+    """Mean over the classes present in ``gold`` or ``pred`` of ``2·TP / (2·TP + FP + FN)`` (scikit-learn's
+    ``f1_score(average="macro")``)."""
+    pred, gold = torch.as_tensor(pred).long().flatten(), torch.as_tensor(gold).long().flatten()
+    classes = torch.unique(torch.cat([pred, gold]))
+    if classes.numel() == 0:
+        return 0.0
+    f1 = []
+    for c in classes:
+        tp = int(((pred == c) & (gold == c)).sum())
+        fp = int(((pred == c) & (gold != c)).sum())
+        fn = int(((pred != c) & (gold == c)).sum())
+        f1.append(2 * tp / (2 * tp + fp + fn))
+    return float(sum(f1) / len(f1))
+
+
+SELECT_METRICS = ("acc", "macro_f1")
 
 
 @dataclass
 class FitResult:
+    """``best_*``: at the epoch chosen by the validation metric ``select`` (``acc`` unless configured)."""
+
     best_epoch: int
     best_val_acc: float
     test_acc_at_best: float | None
@@ -70,6 +100,9 @@ class FitResult:
     seconds: float
     sweeps: int
     rows: list[dict[str, Any]] = field(default_factory=list)
+    select: str = "acc"
+    best_val_score: float = math.nan  # the validation ``select`` metric at the best epoch
+    test_at_best: dict[str, float] = field(default_factory=dict)  # every test metric at the best epoch
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -144,7 +177,10 @@ class Trainer:
         return int(st["epoch"]) + 1, dict(st["best"]), float(st["seconds"])
 
     def fit(self, resume: bool = False, on_epoch_end: Callable[[int], None] | None = None) -> FitResult:
-        start_epoch, best, prior = 0, {"epoch": -1, "val_acc": -1.0, "test_acc": None}, 0.0
+        select = self.cfg.select
+        if select not in SELECT_METRICS:
+            raise AmalError(f"select must be one of {list(SELECT_METRICS)}, got {select!r}")
+        start_epoch, best, prior = 0, {"epoch": -1, "val_acc": -1.0, "score": -1.0, "test_acc": None}, 0.0
         if resume and self.checkpoint_path and os.path.exists(self.checkpoint_path):
             start_epoch, best, prior = self._restore()
         t0 = time.perf_counter()
@@ -181,16 +217,18 @@ class Trainer:
             test = evaluate(self.model, self.test_set, self.device) if self.test_set is not None else None
             row: dict[str, Any] = {
                 "epoch": epoch, "lr": lr, "train_loss": tot_loss / n, "train_acc": tot_correct / n,
-                "val_loss": val["loss"], "val_acc": val["acc"],
-                "test_acc": test["acc"] if test else None, "epoch_seconds": time.perf_counter() - ep_start,
+                "val_loss": val["loss"], "val_acc": val["acc"], "val_macro_f1": val["macro_f1"],
+                "test_acc": test["acc"] if test else None, "test_macro_f1": test["macro_f1"] if test else None,
+                "epoch_seconds": time.perf_counter() - ep_start,
                 "sweep_seconds": rec.seconds if rec else 0.0,
             }
             for name, value in term_sums.items():
                 row[f"loss_{name}"] = value / n
             for name in self.meta.table.columns:
                 row[f"lambda_{name}_mean"] = float(self.meta.table.column(name).mean())
-            if val["acc"] > best["val_acc"]:
-                best = {"epoch": epoch, "val_acc": val["acc"], "test_acc": row["test_acc"]}
+            if val[select] > best.get("score", best["val_acc"]):
+                best = {"epoch": epoch, "val_acc": val["acc"], "score": val[select], "test_acc": row["test_acc"],
+                        "test": {k: v for k, v in (test or {}).items()}}
                 self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.log.append(row)
             self._save(epoch, best, prior + time.perf_counter() - t0)
@@ -202,6 +240,8 @@ class Trainer:
             best_epoch=int(best["epoch"]), best_val_acc=float(best["val_acc"]), test_acc_at_best=best["test_acc"],
             final_val_acc=float(rows[-1]["val_acc"]) if rows else math.nan,
             seconds=prior + time.perf_counter() - t0, sweeps=len(self.meta.history), rows=rows,
+            select=select, best_val_score=float(best.get("score", best["val_acc"])),
+            test_at_best=best.get("test") or {},
         )
 
     def load_best(self) -> None:
