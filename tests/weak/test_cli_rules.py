@@ -52,14 +52,15 @@ def test_rules_train_end_to_end_and_resume_guard(tmp_path):
     (["--set", "method=magic"], "method must be one of"),
     (["--set", "label_model.name=dawid"], "unknown label model 'dawid'"),
     (["--set", "label_model.options={epochz: 3}"], "unknown config key 'label_model.options.epochz'"),
-    (["--set", "data.lfs=nope"], "unknown LF set 'nope'"),
+    (["--set", "data.name=sms", "--set", "data.lfs=nope"], "unknown LF set 'nope'"),
+    (["--set", "data.lfs=sms"], "data.lfs does not apply to synthetic data"),
     (["--set", "data.n_test=100000"], "leaves no unlabelled data"),
-    (["--set", "data.path=/no/such/folder"], "/no/such/folder"),
-    (["--set", "data.path=null"], "AMAL_DATA_DIR"),
+    (["--set", "data.name=sms", "--set", "data.path=/no/such/folder"], "/no/such/folder"),
+    (["--set", "data.name=youtube", "--set", "data.path=null"], "AMAL_DATA_DIR"),
     (["--config", "missing.yaml"], "config file not found"),
 ])
 def test_rules_errors_are_one_line(tmp_path, args, message):
-    base = [] if "--config" in args else ["--set", "data.name=sms", "--set", f"data.path={DATA}"]
+    base = [] if "--config" in args else SYN  # synthetic data: no files needed
     _one_line_error(_amal("rules", "train", *base, *args, "--set", f"out_dir={tmp_path}"), message)
 
 

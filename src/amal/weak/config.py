@@ -96,6 +96,14 @@ class RulesConfig:
         for key in ("n_labelled", "n_val", "n_test"):
             if getattr(self.data, key) < 1:
                 raise AmalError(f"data.{key} must be >= 1, got {getattr(self.data, key)}")
+        if self.data.lfs is not None:
+            from amal.weak.lfsets import LF_SETS
+
+            if self.data.name == "synthetic":
+                raise AmalError("data.lfs does not apply to synthetic data (its LF votes are generated)")
+            if ":" not in self.data.lfs and self.data.lfs not in LF_SETS:
+                raise AmalError(f"unknown LF set {self.data.lfs!r} in data.lfs; known sets: "
+                                f"{', '.join(sorted(LF_SETS))}, or 'module:function'")
         _one_of("features.name", self.features.get("name", "tfidf"), sorted(FEATURES))
         known = label_model_options(self.label_model.name)  # also checks the name
         unknown = sorted(set(self.label_model.options) - set(known))
