@@ -65,7 +65,7 @@ def _bench_rules(args: argparse.Namespace) -> int:
     from amal.bench.rules import main_args
 
     return main_args(args.dataset, args.seeds, args.out_dir, args.data_dir, args.epochs, args.results_dir,
-                     args.device, args.method)
+                     args.device, args.method, args.set, args.tag)
 
 
 def _rules_train(args: argparse.Namespace) -> int:
@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--epochs", type=int, default=None, help="override the student epochs (quick runs)")
     br.add_argument("--method", action="append", default=None, metavar="NAME",
                     help="run only this method (repeatable; e.g. amal, lm_end_hard)")
+    br.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a rules-config override applied to every method, e.g. features.scale=5 (needs --tag)")
+    br.add_argument("--tag", default=None, help="name of the variant: writes rules_<dataset>-<tag>.md")
     br.add_argument("--device", default="cpu")
     br.add_argument("--out-dir", default="runs/bench", help="where run folders go")
     br.add_argument("--results-dir", default="docs/results", help="where the results page goes")

@@ -20,7 +20,8 @@ def test_bench_rules_synthetic_end_to_end(tmp_path):
         if m.label_model != "snorkel":
             assert f"| {m.label} |" in page, m.label
     assert "amal bench rules --dataset synthetic --seeds 1 --epochs 3" in page
-    for section in ("## What Λ learned", "## LF analysis (seed 0)", "## Configuration", "AUC within class"):
+    for section in ("## What Λ learned", "## LF analysis (seed 0)", "## Configuration", "AUC within class",
+                    "Training time relative to LM + end model (hard labels)"):
         assert section in page
     assert "| **all LFs** |" in page and "accuracy (U, hidden gold)" in page
     assert (tmp_path / "results" / "rules_synthetic" / "lambda_lm.png").exists()
@@ -42,3 +43,17 @@ def test_every_bench_config_is_valid():
         cfg = bench_config(name, 0, "runs/bench", "/some/where", None, False)
         assert cfg.data.name == name
     assert {m.method for m in METHODS} == set(RULE_METHODS)
+
+
+def test_bench_rules_variant_with_overrides_and_method_filter(tmp_path):
+    base = [sys.executable, "-m", "amal.cli", "bench", "rules", "--dataset", "synthetic", "--seeds", "1",
+            "--out-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"), "--method", "amal",
+            "--method", "lm_end_hard", "--set", "train.epochs=2"]
+    r = subprocess.run(base, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--tag" in r.stderr  # a variant must not overwrite the main page
+    r = subprocess.run([*base, "--tag", "short"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "results" / "rules_synthetic-short.md").read_text()
+    assert "--set train.epochs=2 --tag short" in page and "| AMAL-rules |" in page
+    assert "| JL (unit weights) |" not in page  # filtered out
+    assert (tmp_path / "runs" / "synthetic-short" / "rows.json").exists()

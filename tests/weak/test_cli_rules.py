@@ -37,7 +37,7 @@ def test_rules_train_end_to_end_and_resume_guard(tmp_path):
     assert summary["method"] == "amal" and set(summary["lambda"]) == {"ce", "lm", "kd"}
     for f in ("metrics.jsonl", "lambda.pt", "rules.pt", "instances.pt", "best.pt"):
         assert (run / f).exists(), f
-    assert (tmp_path / "syn" / "teacher" / "best.pt").exists()
+    assert (tmp_path / "syn" / "teacher1" / "best.pt").exists()
     again = _amal(*args)
     _one_line_error(again, "--resume")
     assert _amal(*args, "--resume").returncode == 0

@@ -103,19 +103,27 @@ class SeedInfo:
 
 
 def bench_config(dataset: str, seed: int, out_dir: str, data_dir: str | None, epochs: int | None,
-                 progress: bool, extra: list[str] | None = None) -> RulesConfig:
+                 progress: bool, extra: list[str] | None = None, tag: str | None = None) -> RulesConfig:
+    """The base config of one seed; ``extra``: ``key=value`` overrides applied to every method."""
     ds = DATASETS[dataset]
     data = {"data": {**ds.data, **({"path": data_dir} if data_dir else {})}, "threads": 1}
     over = [f"train.epochs={epochs}"] if epochs else []
     return rules_config_from(data, [*over, *(extra or [])], seed=seed, progress=progress,
-                             out_dir=os.path.join(out_dir, dataset), name=f"s{seed}")
+                             out_dir=os.path.join(out_dir, _key(dataset, tag)), name=f"s{seed}")
+
+
+def _key(dataset: str, tag: str | None) -> str:
+    if tag is not None and (not tag or not all(c.isalnum() or c in "-_." for c in tag)):
+        raise AmalError(f"--tag must be letters, digits, '-', '_' or '.', got {tag!r}")
+    return dataset if not tag else f"{dataset}-{tag}"
 
 
 def run_bench(dataset: str, seeds: int | None = None, out_dir: str = "runs/bench", data_dir: str | None = None,
               epochs: int | None = None, results_dir: str = "docs/results", device: str = "cpu",
-              progress: bool = False, methods: list[str] | None = None,
-              log: Callable[[str], None] = print) -> str:
-    """Run every method × seed on one data set and write ``results_dir/rules_<dataset>.md``."""
+              progress: bool = False, methods: list[str] | None = None, overrides: list[str] | None = None,
+              tag: str | None = None, log: Callable[[str], None] = print) -> str:
+    """Run every method × seed on one data set and write ``results_dir/rules_<dataset>.md`` (with ``tag``:
+    ``rules_<dataset>-<tag>.md``, for a variant given by ``overrides`` applied to every method)."""
     from amal.distill.recipes import apply_threads
     from amal.weak.recipes import (
         fit_label_model,
@@ -137,7 +145,7 @@ def run_bench(dataset: str, seeds: int | None = None, out_dir: str = "runs/bench
     lf_tables: list[str] = []
     start = time.perf_counter()
     for seed in range(n_seeds):
-        cfg = bench_config(dataset, seed, out_dir, data_dir, epochs, progress)
+        cfg = bench_config(dataset, seed, out_dir, data_dir, epochs, progress, overrides, tag)
         apply_threads(cfg)  # type: ignore[arg-type]
         root = os.path.join(cfg.out_dir, cfg.name)
         data = load_rule_data(cfg)
@@ -153,7 +161,7 @@ def run_bench(dataset: str, seeds: int | None = None, out_dir: str = "runs/bench
             fitted[name] = _timed(partial(fit_label_model, name, opts, data, seed), dev)
         problem = make_problem(cfg, data, label_model=fitted[cfg.label_model.name][0])
         (problem.teacher, problem.teacher_result), _, teacher_mb = _timed(
-            partial(train_teacher, cfg, problem, os.path.join(root, "teacher"), dev), dev)
+            partial(train_teacher, cfg, problem, os.path.join(root, "teacher1"), dev), dev)
         for bm in chosen:
             run_dir = os.path.join(root, slug(bm.label))
             if bm.method == "lm_only":
@@ -178,8 +186,8 @@ def run_bench(dataset: str, seeds: int | None = None, out_dir: str = "runs/bench
                 log(f"{dataset:9s} seed {seed}  {bm.label:30s} val F1 {r.val_f1:6.4f}  test F1 {r.test_f1:.4f}  "
                     f"acc {r.test_acc:.4f}  {r.seconds:6.1f} s  {r.peak_mb:6.1f} MB {r.note}")
     path = write_results(dataset, rows, infos, n_seeds, configs, lf_tables, results_dir, out_dir,
-                         time.perf_counter() - start, epochs, data_dir)
-    with open(os.path.join(out_dir, dataset, "rows.json"), "w", encoding="utf-8") as f:
+                         time.perf_counter() - start, epochs, data_dir, overrides or [], tag)
+    with open(os.path.join(out_dir, _key(dataset, tag), "rows.json"), "w", encoding="utf-8") as f:
         json.dump([r.__dict__ for r in rows], f, indent=1)
     return path
 
@@ -312,16 +320,18 @@ def _class_table(infos: list[SeedInfo]) -> list[str]:
 
 def write_results(dataset: str, rows: list[Row], infos: list[SeedInfo], n_seeds: int, configs: dict[str, Any],
                   lf_tables: list[str], results_dir: str, out_dir: str, seconds: float, epochs: int | None,
-                  data_dir: str | None) -> str:
+                  data_dir: str | None, overrides: list[str] | None = None, tag: str | None = None) -> str:
     ds = DATASETS[dataset]
-    fig_dir = os.path.join(results_dir, f"rules_{dataset}")
+    key = _key(dataset, tag)
+    fig_dir = os.path.join(results_dir, f"rules_{key}")
     os.makedirs(fig_dir, exist_ok=True)
     cmd = f"amal bench rules --dataset {dataset} --seeds {n_seeds}" + (f" --epochs {epochs}" if epochs else "")
     if data_dir:
         cmd += " --data-dir DATA"
+    cmd += "".join(f" --set {o}" for o in overrides or []) + (f" --tag {tag}" if tag else "")
     sizes = {s: statistics.mean(i.sizes[s] for i in infos) for s in infos[0].sizes}
     lines = [
-        f"# Rule-denoising benchmark: `{dataset}`", "",
+        f"# Rule-denoising benchmark: `{key}`", "",
         f"{ds.description}. Generated by `{cmd}` ({seconds / 60:.1f} min on {torch.get_num_threads()} CPU "
         f"thread(s), torch {torch.__version__}"
         + (", DATA = the folder holding the data files" if data_dir else "") + "); do not edit by hand — rerun the "
@@ -343,6 +353,7 @@ def write_results(dataset: str, rows: list[Row], infos: list[SeedInfo], n_seeds:
         f1 = f"**{s['test_f1']}**" if math.isclose(s["test_f1_mean"], best) else s["test_f1"]
         lines.append(f"| {s['method']} | {f1} | {s['test_acc']} | {s['val_f1']} | {s['seconds']:.1f} | "
                      f"{s['peak_mb']:.0f} | {s['notes']} |")
+    lines += _cost_lines(summ)
     if not snorkel_available():
         lines += ["", "Snorkel is not installed here, so its label-model row is missing (`pip install "
                   "'amal[snorkel]'`)."]
@@ -360,12 +371,26 @@ def write_results(dataset: str, rows: list[Row], infos: list[SeedInfo], n_seeds:
               "(analysis only).", "", *lf_tables, ""]
     lines += ["## Configuration", "", "<details><summary>Resolved config of every method (seed 0)</summary>", "",
               "```yaml", yaml.safe_dump(configs, sort_keys=False, allow_unicode=True).rstrip(), "```", "</details>",
-              "", f"Run folders (not committed): `{os.path.join(out_dir, dataset)}/s<seed>/<method>/`; "
+              "", f"Run folders (not committed): `{os.path.join(out_dir, key)}/s<seed>/<method>/`; "
               "`amal report` on any of them draws the per-run pages.", ""]
-    path = os.path.join(results_dir, f"rules_{dataset}.md")
+    path = os.path.join(results_dir, f"rules_{key}.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
     return path
+
+
+REFERENCE = "LM + end model (hard labels)"
+
+
+def _cost_lines(summ: list[dict[str, Any]]) -> list[str]:
+    """Training time of every trained method relative to the plain LM + end-model pipeline, from the same run."""
+    ref = next((s for s in summ if s["method"] == REFERENCE), None)
+    if ref is None or ref["seconds"] <= 0:
+        return []
+    parts = [f"{s['method']} {s['seconds'] / ref['seconds']:.2f}×" for s in summ
+             if s["seconds"] > 0 and s["method"] != REFERENCE and "label model alone" not in s["method"]]
+    return ["", f"Training time relative to {REFERENCE} (mean per seed, measured in this run): " + "; ".join(parts)
+            + "."]
 
 
 def _figures(rows: list[Row], fig_dir: str, results_dir: str) -> list[str]:
@@ -401,9 +426,12 @@ def _figures(rows: list[Row], fig_dir: str, results_dir: str) -> list[str]:
 
 
 def main_args(dataset: str, seeds: int | None, out_dir: str, data_dir: str | None, epochs: int | None,
-              results_dir: str, device: str, methods: list[str] | None) -> int:
+              results_dir: str, device: str, methods: list[str] | None, overrides: list[str] | None = None,
+              tag: str | None = None) -> int:
+    if overrides and not tag:
+        raise AmalError("--set changes every method: give the variant a --tag so it does not overwrite the main page")
     path = run_bench(dataset, seeds, out_dir, data_dir, epochs, results_dir, device, progress=sys.stderr.isatty(),
-                     methods=methods)
+                     methods=methods, overrides=overrides, tag=tag)
     print(f"results: {path}")
     return 0
 

@@ -49,6 +49,7 @@ class EngineContext:
     model: nn.Module
     head: nn.Linear
     terms: list  # list[LossTerm]
+    lookahead_bias: bool = True  # False: the head's bias stays fixed in the look-ahead step
 
 
 class Engine:
@@ -102,7 +103,7 @@ class LastLayerEngine(Engine):
         h_b = chunk.features.to(dtype)
         h_v = val.features.to(dtype)
         inv_b = chunk.inv_b.to(dtype)
-        bias = 1.0 if ctx.head.bias is not None else 0.0
+        bias = 1.0 if ctx.head.bias is not None and ctx.lookahead_bias else 0.0
         z_v = val.logits.to(dtype)
         deltas = chunk.deltas  # [n, K, C]
         m = z_v.shape[0]
@@ -154,7 +155,8 @@ class LookaheadEngine(Engine):
         model = ctx.model
         if val.x is None or not chunk.batches:
             raise AmalError("the lookahead engine needs raw training and validation inputs")
-        names, params = zip(*[(n, p) for n, p in model.named_parameters() if p.requires_grad])
+        fixed = ctx.head.bias if not ctx.lookahead_bias and ctx.head is not None else None
+        names, params = zip(*[(n, p) for n, p in model.named_parameters() if p.requires_grad and p is not fixed])
         buffers = dict(model.named_buffers())
         with torch.enable_grad():
             losses = torch.cat(

@@ -45,6 +45,7 @@ class MetaConfig:
     val_batch: int = 1000
     cache_batch: int = 256  # batch size of the once-per-sweep validation forward pass (bounds its activations)
     head: str | None = None
+    lookahead_bias: bool = True  # move the head's bias in the look-ahead (False: only its weights, see docs)
     seed: int = 0
 
     def validate(self) -> None:
@@ -129,9 +130,10 @@ class AMAL:
         self.device = next(model.parameters()).device
         self.engine = make_engine(cfg.engine)
         self.schedule = make_schedule(cfg.schedule, cfg.warmup, cfg.every)
-        needs_head = self.engine.needs_features and cfg.schedule != "fixed"
+        learns = cfg.schedule != "fixed"
+        needs_head = learns and (self.engine.needs_features or not cfg.lookahead_bias)
         self.head = find_head(model, cfg.head) if needs_head else None
-        self.capture = FeatureCapture(self.head) if self.head is not None else None
+        self.capture = FeatureCapture(self.head) if self.head is not None and self.engine.needs_features else None
         if isinstance(cfg.lambda_init, Mapping):
             init = dict(cfg.lambda_init)
             extra = sorted(set(init) - set(names))
@@ -298,7 +300,7 @@ class AMAL:
         return self._inner_loop(chunk, self._val_sample(cache), eta)
 
     def _inner_loop(self, chunk: Chunk, val: ValSample, eta: float) -> tuple[float, float]:
-        ctx = EngineContext(self.model, self.head, self.terms)  # type: ignore[arg-type]
+        ctx = EngineContext(self.model, self.head, self.terms, self.config.lookahead_bias)  # type: ignore[arg-type]
         objective = self.engine.make_objective(ctx, chunk, val, eta)
         lam = self.table.rows(chunk.idx).to(torch.float64)
         learnable = self.table.learnable(chunk.idx)

@@ -450,7 +450,7 @@ def needs_teacher(cfg: RulesConfig, method: str) -> bool:
 def prepare_problem(cfg: RulesConfig, root: str, device: torch.device, teacher: bool) -> RuleProblem:
     problem = make_problem(cfg)
     if teacher:
-        problem.teacher, problem.teacher_result = train_teacher(cfg, problem, os.path.join(root, "teacher"), device)
+        problem.teacher, problem.teacher_result = train_teacher(cfg, problem, os.path.join(root, "teacher1"), device)
     return problem
 
 
