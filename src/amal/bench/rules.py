@@ -137,6 +137,8 @@ def run_bench(dataset: str, seeds: int | None = None, out_dir: str = "runs/bench
     if dataset not in DATASETS:
         raise AmalError(f"unknown data set {dataset!r}; choose from {sorted(DATASETS)}")
     chosen = _chosen(methods)
+    if dataset == "synthetic":
+        data_dir = None  # generated data: no files
     n_seeds = seeds or DATASETS[dataset].default_seeds
     dev = torch.device(device)
     rows: list[Row] = []
