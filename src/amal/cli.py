@@ -84,7 +84,7 @@ def _rules_train(args: argparse.Namespace) -> int:
 
 
 def _rules_lfs(args: argparse.Namespace) -> int:
-    from amal.weak.analysis import lf_analysis
+    from amal.weak.analysis import rule_lf_table
     from amal.weak.config import load_rules_config
     from amal.weak.recipes import load_rule_data
 
@@ -96,12 +96,8 @@ def _rules_lfs(args: argparse.Namespace) -> int:
     data = load_rule_data(cfg)
     print(f"{cfg.data.name}: {len(data.lf_names)} LFs; split sizes {data.sizes()} (seed {cfg.seed}); "
           f"{data.n_uncovered_dropped} uncovered unlabelled rows dropped")
-    unl = data.lf["unlabelled"].L
-    a = lf_analysis(unl, None, names=data.lf_names, n_classes=data.n_classes, class_names=data.class_names)
-    b = lf_analysis(data.lf["labelled"].L, data.y["labelled"], n_classes=data.n_classes)
-    a.extra_accuracy["L"] = [r["accuracy"] for r in b.rows] + [b.overall["accuracy"]]
     print("coverage, overlaps, conflicts: on the unlabelled set; accuracy: on the labelled set")
-    print(a.to_markdown())
+    print(rule_lf_table(data, {"L": "labelled"}).to_markdown())
     return 0
 
 

@@ -389,3 +389,15 @@ def test_synthetic_feeds_rule_data_from_arrays():
                                  extra={"region": s.region})
     for split in SPLITS:
         assert data.extra["region"][split].shape == data.y[split].shape
+
+
+def test_rule_lf_table_coverage_on_u_and_accuracy_per_split():
+    from amal.weak.analysis import lf_accuracies, rule_lf_table
+
+    syn = synthetic_rules(600, n_lfs=3, seed=4)
+    data = rule_data_from_arrays("s", syn.x, syn.y, syn.L, n_labelled=40, n_val=60, n_test=60, seed=0)
+    table = rule_lf_table(data, {"L": "labelled", "V": "val"})
+    assert table.n == len(data.y["unlabelled"]) and table.n_gold == 0  # coverage etc. on U, no gold there
+    assert table.extra_accuracy["V"] == lf_accuracies(data.lf["val"].L, data.y["val"])
+    md = table.to_markdown()
+    assert "accuracy (L)" in md and "accuracy (V)" in md and "accuracy (gold)" not in md

@@ -16,8 +16,6 @@ import torch
 
 from amal.analysis.stats import auc
 
-AGREEMENT_BINS = (0.0, 0.5, 0.75, 1.0 + 1e-9)
-
 
 @dataclass
 class RuleRun:
@@ -122,24 +120,6 @@ def class_rows(run: RuleRun, class_names: list[str] | None = None) -> list[dict[
             sel = mask & (run.gold == c)
             out.append({"column": col, "class": class_names[c] if class_names else str(c), "n": int(sel.sum()),
                         "mean": float(values[sel].mean())})
-    return out
-
-
-def agreement_rows(run: RuleRun, column: str = "lm") -> list[dict[str, Any]]:
-    """Mean λ of ``column`` by LF agreement with the label model's label (bins of AGREEMENT_BINS), split by
-    whether the label model is right."""
-    if column not in run.columns:
-        return []
-    values, mask = run.column(column)
-    agree = run.agreement()
-    out = []
-    for lo, hi in zip(AGREEMENT_BINS[:-1], AGREEMENT_BINS[1:]):
-        sel = mask & (agree >= lo) & (agree < hi)
-        for right in (True, False):
-            s = sel & (run.lm_right == right)
-            out.append({"column": column, "agreement": f"[{lo:.2f}, {min(hi, 1.0):.2f}{']' if hi > 1 else ')'}",
-                        "lm_right": right, "n": int(s.sum()),
-                        "mean_lambda": float(values[s].mean()) if s.any() else float("nan")})
     return out
 
 

@@ -27,7 +27,7 @@ from amal.bench.kd import mean_std, slug
 from amal.errors import AmalError
 from amal.train.config import to_dict
 from amal.utils.memory import peak_extra_mb
-from amal.weak.analysis import lf_analysis
+from amal.weak.analysis import rule_lf_table
 from amal.weak.config import RulesConfig, rules_config_from
 from amal.weak.label_models import snorkel_available
 
@@ -253,15 +253,8 @@ def _trust(info: SeedInfo, method: str, run_dir: str, class_names: list[str]) ->
 
 
 def _lf_table(data: Any) -> str:
-    """LF analysis of seed 0: coverage, overlaps, conflicts on U; accuracy on L (gold) and, for analysis only,
-    on U (hidden gold) and V."""
-    unl, lab, val = (data.lf[s].L for s in ("unlabelled", "labelled", "val"))
-    a = lf_analysis(unl, None, names=data.lf_names, n_classes=data.n_classes, class_names=data.class_names)
-    for key, L, y in (("L", lab, data.y["labelled"]), ("V", val, data.y["val"]),
-                      ("U, hidden gold", unl, data.y["unlabelled"])):
-        b = lf_analysis(L, y, n_classes=data.n_classes)
-        a.extra_accuracy[key] = [r["accuracy"] for r in b.rows] + [b.overall["accuracy"]]
-    return a.to_markdown()
+    """LF analysis of seed 0: accuracy on L (gold) and, for analysis only, on V and on U (hidden gold)."""
+    return rule_lf_table(data, {"L": "labelled", "V": "val", "U, hidden gold": "unlabelled"}).to_markdown()
 
 
 def _mean_std(values: list[float], digits: int = 4) -> str:

@@ -104,7 +104,17 @@ def lf_analysis(L: Any, y: Any | None = None, *, names: Sequence[str] | None = N
     return LFAnalysis(rows, overall, n, int(known.sum()), list(class_names) if class_names else None)
 
 
-def lf_accuracies(L: np.ndarray, y: np.ndarray) -> list[float | None]:
+def lf_accuracies(L: np.ndarray, y: np.ndarray, n_classes: int | None = None) -> list[float | None]:
     """Per-LF accuracy on rows with gold labels, then the overall vote accuracy (as in :class:`LFAnalysis`)."""
-    a = lf_analysis(L, y)
+    a = lf_analysis(L, y, n_classes=n_classes)
     return [r["accuracy"] for r in a.rows] + [a.overall["accuracy"]]
+
+
+def rule_lf_table(data: Any, accuracy_on: dict[str, str]) -> LFAnalysis:
+    """The LF analysis of a :class:`~amal.weak.data.RuleData`: coverage, overlaps and conflicts on the unlabelled
+    set; accuracy on each split of ``accuracy_on`` (column label -> split name)."""
+    unl = data.lf["unlabelled"].L
+    a = lf_analysis(unl, None, names=data.lf_names, n_classes=data.n_classes, class_names=data.class_names)
+    for label, split in accuracy_on.items():
+        a.extra_accuracy[label] = lf_accuracies(data.lf[split].L, data.y[split], data.n_classes)
+    return a

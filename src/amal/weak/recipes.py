@@ -340,10 +340,7 @@ def build_student(method: str, cfg: RulesConfig, problem: RuleProblem, device: t
         opts.setdefault("seed", cfg.seed)
         meta: AMAL = L2RW(model, n, val, optimizer=opt, **opts)
         return StudentSetup(model, meta, opt, train, targets, labelled)
-    teacher = problem.teacher
-    if teacher is not None and method in ("amal", "amal_soft", "amal_lf", "fixed_mix"):
-        teacher = teacher.to(device)
-    terms = rule_terms(method, cfg, problem, targets, teacher, cage)
+    terms = rule_terms(method, cfg, problem, targets, problem.teacher, cage)  # KD reads its logits from targets
     names = [t.name for t in terms]
     placeholder = {nm: 1.0 for nm in names}
     if method in AMAL_RULE_METHODS:
